@@ -1,0 +1,1 @@
+"""Evaluation: LOSO folds and leakage guards, window->video aggregation, metrics."""

@@ -1,0 +1,1 @@
+"""Models of seizure-lightning (import submodules directly)."""

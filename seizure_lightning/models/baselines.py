@@ -1,0 +1,117 @@
+"""Baseline backbones with the same interface as :class:`SequenceEncoder`.
+
+Every backbone maps ``features [B, L, D]`` + ``attention_mask [B, L]`` to hidden states
+``[B, L, output_dim]``; the classifier pools them over valid positions (mean or first), applies
+dropout and a linear head. So ``model.kind`` swaps the backbone and nothing else:
+
+- ``meanpool_linear``: :class:`MeanPoolLinear` passes descriptors through; with mean pooling the
+  classifier is exactly "mean descriptor over valid frames -> linear".
+- ``lstm``: :class:`LSTMClassifier` runs a (bi-)LSTM over the descriptors; pads are skipped
+  (packed sequence) and their outputs are zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+_C = TypeVar("_C")
+
+
+def _config_from_dict(cls: type[_C], values: Mapping[str, Any] | None) -> _C:
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {unknown}; known: {sorted(known)}")
+    return cls(**values)
+
+
+@dataclass
+class MeanPoolConfig:
+    """Config of :class:`MeanPoolLinear` (only the descriptor width)."""
+
+    input_dim: int = 2048
+
+
+@dataclass
+class LSTMConfig:
+    """Config of :class:`LSTMClassifier`."""
+
+    input_dim: int = 2048
+    hidden_size: int = 256
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.0
+
+
+def lengths_from_mask(attention_mask: Tensor) -> Tensor:
+    """Valid lengths of a right-padded mask; raises if valid frames are not a prefix."""
+    mask = attention_mask.to(torch.bool)
+    lengths = mask.sum(dim=1)
+    prefix = torch.arange(mask.shape[1], device=mask.device) < lengths.unsqueeze(1)
+    if not torch.equal(prefix, mask):
+        raise ValueError("attention_mask must be right-padded (valid frames first)")
+    return lengths
+
+
+class MeanPoolLinear(nn.Module):
+    """Identity backbone: hidden states are the descriptors (no trainable parameters)."""
+
+    def __init__(self, config: MeanPoolConfig | Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, MeanPoolConfig):
+            config = _config_from_dict(MeanPoolConfig, config)
+        self.config = config
+
+    @property
+    def output_dim(self) -> int:
+        return self.config.input_dim
+
+    def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return features
+
+    def num_trainable_parameters(self) -> int:
+        return 0
+
+
+class LSTMClassifier(nn.Module):
+    """(Bi-)LSTM over descriptors; outputs at pad positions are zero."""
+
+    def __init__(self, config: LSTMConfig | Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, LSTMConfig):
+            config = _config_from_dict(LSTMConfig, config)
+        self.config = config
+        self.lstm = nn.LSTM(
+            input_size=config.input_dim,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+
+    @property
+    def output_dim(self) -> int:
+        return self.config.hidden_size * (2 if self.config.bidirectional else 1)
+
+    def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        seq_len = features.shape[1]
+        if attention_mask is None:
+            out, _ = self.lstm(features)
+            return out
+        lengths = lengths_from_mask(attention_mask).clamp(min=1).cpu()
+        packed = pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=seq_len)
+        return out
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -1,0 +1,119 @@
+"""Transformer encoder over per-frame descriptors (the paper's sequence model).
+
+A linear projection ``input_dim -> d_model`` feeds a HuggingFace ``BertModel`` through
+``inputs_embeds``: learned positions up to ``max_positions``, one token type, no pooler, and a
+4-entry word-embedding table that is never read (``BertModel`` always builds one; it is frozen so
+that DDP does not see an unused trainable parameter). Built from a config only: nothing is
+downloaded. ``SequenceEncoderConfig()`` is the paper's ``model=paper`` (about 78M trainable
+parameters including the input projection).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import BertConfig, BertModel
+
+_SPECIAL_VOCAB = 4  # a few special ids only: the table exists but inputs_embeds bypasses it
+
+
+@dataclass
+class SequenceEncoderConfig:
+    """Architecture of :class:`SequenceEncoder` (defaults = the paper)."""
+
+    input_dim: int = 2048
+    d_model: int = 1024
+    num_layers: int = 6
+    num_heads: int = 8
+    ffn_dim: int = 4096
+    max_positions: int = 256
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    layer_norm_eps: float = 1e-12
+    attn_implementation: str = "sdpa"
+    initializer_range: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> SequenceEncoderConfig:
+        """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown SequenceEncoderConfig keys: {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python dict (safe for ``torch.load(weights_only=True)``)."""
+        return dataclasses.asdict(self)
+
+    def to_bert_config(self) -> BertConfig:
+        """The equivalent ``transformers.BertConfig`` (built from scratch)."""
+        return BertConfig(
+            vocab_size=_SPECIAL_VOCAB,
+            hidden_size=self.d_model,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            intermediate_size=self.ffn_dim,
+            hidden_act="gelu",
+            hidden_dropout_prob=self.dropout,
+            attention_probs_dropout_prob=self.attention_dropout,
+            max_position_embeddings=self.max_positions,
+            type_vocab_size=1,
+            initializer_range=self.initializer_range,
+            layer_norm_eps=self.layer_norm_eps,
+            pad_token_id=0,
+            attn_implementation=self.attn_implementation,
+        )
+
+
+class SequenceEncoder(nn.Module):
+    """``features [B, L, input_dim]`` + ``attention_mask [B, L]`` -> ``hidden [B, L, d_model]``."""
+
+    def __init__(self, config: SequenceEncoderConfig | Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, SequenceEncoderConfig):
+            config = SequenceEncoderConfig.from_dict(config)
+        self.config = config
+        self.input_proj = nn.Linear(config.input_dim, config.d_model)
+        self.bert = BertModel(config.to_bert_config(), add_pooling_layer=False)
+        self.bert.embeddings.word_embeddings.requires_grad_(False)
+        self._init_input_proj()
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the returned hidden states."""
+        return self.config.d_model
+
+    def _init_input_proj(self) -> None:
+        if self.input_proj.weight.is_meta:
+            return
+        nn.init.normal_(self.input_proj.weight, std=self.config.initializer_range)
+        nn.init.zeros_(self.input_proj.bias)
+
+    def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Last hidden state ``[B, L, d_model]``; positions with ``attention_mask`` False are
+        neither attended to nor meaningful in the output."""
+        if features.shape[1] > self.config.max_positions:
+            raise ValueError(
+                f"sequence length {features.shape[1]} exceeds max_positions "
+                f"{self.config.max_positions}"
+            )
+        if attention_mask is not None:
+            attention_mask = attention_mask.to(torch.bool)
+        embeds = self.input_proj(features)
+        out = self.bert(inputs_embeds=embeds, attention_mask=attention_mask, return_dict=True)
+        return out.last_hidden_state
+
+    def num_trainable_parameters(self) -> int:
+        """Number of parameters with ``requires_grad`` (input projection included)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

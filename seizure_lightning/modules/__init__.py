@@ -1,0 +1,1 @@
+"""Modules of seizure-lightning (import submodules directly)."""

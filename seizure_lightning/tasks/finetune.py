@@ -1,0 +1,162 @@
+"""Task ``finetune``: ES vs PNES fine-tuning on all subjects, or on one LOSO fold.
+
+With ``data.test_subject=S`` the held-out subject's videos are classified after training
+(window softmax averaged per video, the paper's rule) and written to ``predictions.csv``
+(DESIGN.md contract) and ``windows.csv`` in the run folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seizure_lightning.evaluation.aggregate import (
+    predictions_frame,
+    video_probabilities,
+    windows_frame,
+    write_csv,
+)
+from seizure_lightning.evaluation.folds import check_pretrain_overlap
+from seizure_lightning.modules.classifier import ClassifierModule
+from seizure_lightning.tasks.common import (
+    build_callbacks,
+    build_datamodule,
+    build_trainer,
+    optimizer_factory,
+    resume_checkpoint,
+    setup_loggers,
+)
+from seizure_lightning.tasks.predict import CKPT_KEY, data_settings
+from seizure_lightning.tracking import finish_loggers
+from seizure_lightning.utils.io import atomic_write_json
+from seizure_lightning.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class DataSettingsInCheckpoint(pl.Callback):
+    """Stores the frames/backbone/window settings in every checkpoint (``predict`` reads them)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CKPT_KEY] = self.settings
+
+
+def build_module(cfg: DictConfig, class_weights: list[float] | None) -> ClassifierModule:
+    """The classifier of ``cfg.model`` (transformer, optionally pre-trained, or a baseline)."""
+    return ClassifierModule(
+        kind=cfg.model.kind,
+        encoder=OmegaConf.to_container(cfg.model.encoder, resolve=True),
+        init_from=cfg.model.get("init_from"),
+        pooling=cfg.model.pooling,
+        dropout=float(cfg.model.dropout),
+        class_weights=class_weights,
+        optimizer=optimizer_factory(cfg),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        freeze_encoder=bool(cfg.model.get("freeze_encoder", False)),
+    )
+
+
+def pretrain_overlap(cfg: DictConfig, test_subject: str | None) -> bool | None:
+    """Guard: refuse an encoder export that saw the test subject (unless allowed)."""
+    init_from = cfg.model.get("init_from")
+    if not init_from or test_subject is None:
+        return None
+    from seizure_lightning.modules.pretrain import load_encoder_export
+
+    _, meta = load_encoder_export(init_from)
+    return check_pretrain_overlap(
+        meta.get("subjects_seen"), test_subject, bool(cfg.loso.allow_pretrain_overlap)
+    )
+
+
+def video_predictions(module: ClassifierModule, datamodule, fold: str | None) -> tuple:
+    """(predictions, windows) frames of the test windows the module collected."""
+    out = module.test_window_predictions()
+    # DistributedSampler pads with repeated windows: keep each (video, start) once
+    keys = torch.stack([out["video_idx"], out["start"]], 1)
+    _, first = unique_rows(keys)
+    out = {k: v[first] for k, v in out.items()}
+    per_video = video_probabilities(out["probs"], out["video_idx"])
+    videos = datamodule.videos.iloc[sorted(per_video)]
+    probs = torch.stack([torch.as_tensor(per_video[i]) for i in sorted(per_video)])
+    preds = predictions_frame(videos.video_id, videos.subject_id, videos.label, probs, fold=fold)
+    rows = datamodule.videos.iloc[out["video_idx"].numpy()]
+    n_frames = (torch.as_tensor(rows.frames.to_numpy()) - out["start"]).clamp(
+        max=datamodule.window
+    )
+    windows = windows_frame(
+        rows.video_id, rows.subject_id, rows.label, out["probs"], start_frame=out["start"],
+        n_frames=n_frames, fps=float(datamodule.videos.fps.iloc[0]), window=datamodule.window,
+        fold=fold,
+    )
+    return preds, windows
+
+
+def unique_rows(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unique rows of ``keys`` and the index of each one's first occurrence."""
+    uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    first = torch.full((len(uniq),), len(keys), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(len(keys)), reduce="amin")
+    return uniq, first.sort().values
+
+
+def run_fold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train (and, with a test subject, test) one classifier; returns the fold's summary."""
+    datamodule = build_datamodule(cfg)
+    test_subject = datamodule.test_subject
+    overlap = pretrain_overlap(cfg, test_subject)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    weights = datamodule.class_weights()
+    log.info("class weights (1 / training windows per class): %s", weights)
+    module = build_module(cfg, weights)
+    loggers = setup_loggers(cfg, run_dir)
+    summary: dict[str, Any] = {"fold": test_subject, "pretrain_overlap": overlap,
+                               "class_weights": weights, "split": datamodule.split}
+    try:
+        callbacks = [*build_callbacks(cfg), DataSettingsInCheckpoint(data_settings(cfg))]
+        trainer = build_trainer(cfg, run_dir, loggers, callbacks)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, run_dir))
+        summary["best_ckpt"] = _best_checkpoint(trainer)
+        if test_subject is not None:
+            ckpt = summary["best_ckpt"]
+            trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+            preds, windows = video_predictions(module, datamodule, test_subject)
+            if trainer.is_global_zero:
+                write_csv(preds, run_dir / "predictions.csv")
+                write_csv(windows, run_dir / "windows.csv")
+                _log_table(loggers, preds)
+            summary["n_videos"] = len(preds)
+            summary["accuracy"] = float((preds.label == preds.pred).mean())
+        summary["metrics"] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    finally:
+        finish_loggers(loggers)
+    return summary
+
+
+def _best_checkpoint(trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    best = getattr(cb, "best_model_path", None) if cb is not None else None
+    return best or None
+
+
+def _log_table(loggers: list, preds) -> None:
+    """The fold's video predictions as a wandb table (ids and probabilities only)."""
+    for lg in loggers:
+        if type(lg).__name__ == "WandbLogger":
+            lg.log_table(key="test/video_predictions", dataframe=preds)
+
+
+def finetune(cfg: DictConfig) -> float | None:
+    """Fine-tune; with ``data.test_subject`` also predict the held-out subject."""
+    run_dir = Path(cfg.paths.output_dir)
+    summary = run_fold(cfg, run_dir)
+    atomic_write_json(run_dir / "summary.json", summary)
+    return summary.get("accuracy")

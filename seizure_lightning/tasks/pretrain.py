@@ -1,0 +1,72 @@
+"""Task ``pretrain``: denoising pre-training on contextual video, then an encoder-only export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf
+
+from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+from seizure_lightning.tasks.common import (
+    build_callbacks,
+    build_datamodule,
+    build_trainer,
+    optimizer_factory,
+    resume_checkpoint,
+    setup_loggers,
+)
+from seizure_lightning.tracking import finish_loggers
+from seizure_lightning.utils.io import atomic_write_json
+from seizure_lightning.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class SpecialDescriptors(pl.Callback):
+    """Hands r(MASK) and r(PAD) of the DataModule's backbone to the module (after data setup)."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        pl_module.set_special_descriptors(*trainer.datamodule.special_descriptors())
+
+
+def build_module(cfg: DictConfig) -> DenoisingPretrainModule:
+    """The pre-training LightningModule of ``cfg.model`` / ``cfg.pretrain``."""
+    corruption = {k: v for k, v in OmegaConf.to_container(cfg.pretrain).items() if k != "export"}
+    return DenoisingPretrainModule(
+        encoder=OmegaConf.to_container(cfg.model.encoder, resolve=True),
+        corruption=corruption,
+        optimizer=optimizer_factory(cfg),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        seed=int(cfg.seed),
+        compile=bool(cfg.model.get("compile", False)),
+    )
+
+
+def pretrain(cfg: DictConfig) -> float | None:
+    """Fit the denoising module; write ``encoder.pt`` (weights + config + subjects seen)."""
+    run_dir = Path(cfg.paths.output_dir)
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg)
+    loggers = setup_loggers(cfg, run_dir)
+    try:
+        callbacks = [*build_callbacks(cfg), SpecialDescriptors()]
+        trainer = build_trainer(cfg, run_dir, loggers, callbacks)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, run_dir))
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if trainer.is_global_zero:
+            export = Path(cfg.pretrain.export or run_dir / "encoder.pt")
+            module.export_encoder(export, datamodule.subjects_seen())
+            atomic_write_json(run_dir / "metrics.json", metrics)
+            log.info("encoder export: %s", export)
+            _report(metrics)
+    finally:
+        finish_loggers(loggers)
+    return metrics.get("val/loss", metrics.get("train/loss"))
+
+
+def _report(metrics: dict[str, float]) -> None:
+    keys = ("train/loss", "val/loss", "val/loss_mean_baseline", "train/loss_mean_baseline",
+            "val/cosine")
+    shown = ", ".join(f"{k}={metrics[k]:.4f}" for k in keys if k in metrics)
+    log.info("pre-training done: %s", shown)

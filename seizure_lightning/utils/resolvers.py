@@ -1,0 +1,38 @@
+"""OmegaConf resolvers used by the configs (registered once, before Hydra composes)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from omegaconf import OmegaConf
+
+_SLURM_ID_KEYS = ("SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID")
+
+
+def run_id() -> str:
+    """A run folder name that never collides and survives a SLURM requeue.
+
+    Under SLURM it is the job id (with the array task id), so a requeued job finds its own
+    folder and ``last.ckpt``; elsewhere a timestamp with microseconds.
+    """
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"slurm-{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
+    if os.environ.get("SLURM_JOB_ID"):
+        return f"slurm-{os.environ['SLURM_JOB_ID']}"
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+
+
+def _loso_subjects(data_cfg) -> str:
+    """Comma-separated subjects of the seizure manifest (expands a LOSO sweep)."""
+    from seizure_lightning.loso.subjects import sweep_subjects
+
+    return ",".join(sweep_subjects(data_cfg))
+
+
+def register_resolvers() -> None:
+    """Register ``sl.run_id`` and ``sl.loso_subjects`` (idempotent)."""
+    if not OmegaConf.has_resolver("sl.run_id"):
+        OmegaConf.register_new_resolver("sl.run_id", run_id, use_cache=True)
+    if not OmegaConf.has_resolver("sl.loso_subjects"):
+        OmegaConf.register_new_resolver("sl.loso_subjects", _loso_subjects)

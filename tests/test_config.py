@@ -1,0 +1,79 @@
+"""The Hydra app composes: every experiment, from any cwd, with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from seizure_lightning.app import CONFIG_DIR
+from seizure_lightning.tasks import TASKS
+
+from .conftest import compose_config, run_cli
+
+EXPERIMENTS = sorted(
+    str(p.relative_to(CONFIG_DIR / "experiment").with_suffix(""))
+    for p in (CONFIG_DIR / "experiment").rglob("*.yaml")
+)
+
+
+def test_experiments_found() -> None:
+    assert {"pretrain", "finetune", "loso", "preprocess", "synthesize", "predict"} <= set(
+        EXPERIMENTS
+    )
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(experiment: str, tmp_path: Path) -> None:
+    cfg = compose_config(tmp_path, [f"+experiment={experiment}"])
+    assert cfg.task in TASKS, f"experiment {experiment} selects unknown task {cfg.task}"
+    # everything except Hydra's runtime paths resolves
+    container = OmegaConf.to_container(cfg, resolve=False)
+    assert container["task"] == cfg.task
+    for group in ("data", "model", "trainer", "frames", "backbone"):
+        if group in cfg:
+            OmegaConf.to_container(cfg[group], resolve=True)
+    GlobalHydra.instance().clear()
+
+
+def test_paper_model_matches_paper_numbers(tmp_path: Path) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+experiment=paper/pretrain"])
+    enc = cfg.model.encoder
+    assert (enc.d_model, enc.num_layers, enc.num_heads, enc.max_positions) == (1024, 6, 8, 256)
+    assert enc.input_dim == 2048
+    assert cfg.optimizer.lr == 0.01 and cfg.optimizer.weight_decay == 1e-4
+    assert cfg.trainer.max_epochs == 60
+    assert cfg.pretrain.span == 30 and cfg.pretrain.mask_ratio == 0.15
+    GlobalHydra.instance().clear()
+
+
+def test_cfg_job_from_another_cwd(tmp_path: Path) -> None:
+    result = run_cli(["+experiment=pretrain", "--cfg", "job"], cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    cfg = OmegaConf.create(result.stdout)
+    assert cfg.task == "pretrain"
+    assert cfg.data._target_.endswith("ContextualClipDataModule")
+
+
+def test_help_lists_groups(tmp_path: Path) -> None:
+    result = run_cli(["--help"], cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for group in ("data:", "model:", "trainer:", "logger:", "experiment:", "debug:", "backbone:"):
+        assert group in result.stdout
+
+
+def test_unknown_override_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli(["+experiment=pretrain", "model.no_such_key=3", "--cfg", "job"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "no_such_key" in result.stderr
+
+
+def test_no_task_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli([f"paths.root_dir={tmp_path}", "logger=none"], cwd=tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert "+experiment=" in result.stderr

@@ -1,0 +1,212 @@
+"""Tests of the Lightning modules (pre-training, classifier) and the baselines, on tiny configs."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+from seizure_lightning.models.baselines import LSTMClassifier, MeanPoolLinear
+from seizure_lightning.modules.classifier import ClassifierModule
+from seizure_lightning.modules.pretrain import (
+    ENCODER_EXPORT_FORMAT,
+    DenoisingPretrainModule,
+    load_encoder_export,
+)
+
+DIM, LEN = 16, 48
+TINY = dict(input_dim=DIM, d_model=32, num_layers=2, num_heads=2, ffn_dim=64, max_positions=LEN,
+            dropout=0.0, attention_dropout=0.0)
+CORRUPTION = dict(span=8, mask_ratio=0.15)
+
+
+class SmoothClips(Dataset):
+    """Descriptor sequences that drift smoothly between two random points (+ noise), some padded."""
+
+    def __init__(self, n: int, seed: int = 0, pad: torch.Tensor | None = None) -> None:
+        g = torch.Generator().manual_seed(seed)
+        a, b = torch.randn(n, 1, DIM, generator=g), torch.randn(n, 1, DIM, generator=g)
+        t = torch.linspace(0, 1, LEN).view(1, LEN, 1)
+        self.features = a + (b - a) * t + 0.05 * torch.randn(n, LEN, DIM, generator=g)
+        self.lengths = torch.randint(LEN // 2, LEN + 1, (n,), generator=g)
+        self.mask = torch.arange(LEN).unsqueeze(0) < self.lengths.unsqueeze(1)
+        pad = torch.zeros(DIM) if pad is None else pad
+        self.features[~self.mask] = pad
+        self.labels = (b[:, 0, 0] > a[:, 0, 0]).long()  # a learnable "direction" label
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {
+            "features": self.features[i],
+            "attention_mask": self.mask[i],
+            "index": torch.tensor(i),
+            "label": self.labels[i],
+            "video_idx": torch.tensor(i // 2),
+            "start": torch.tensor((i % 2) * LEN),
+        }
+
+
+def _trainer(tmp_path: Path | None = None, **kw) -> pl.Trainer:
+    defaults = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                    enable_progress_bar=False, enable_model_summary=False,
+                    default_root_dir=tmp_path, deterministic=True)
+    return pl.Trainer(**{**defaults, **kw})
+
+
+def _pretrain_module(**kw) -> DenoisingPretrainModule:
+    torch.manual_seed(0)
+    module = DenoisingPretrainModule(
+        encoder=kw.pop("encoder", TINY),
+        corruption=kw.pop("corruption", CORRUPTION),
+        optimizer=kw.pop("optimizer", functools.partial(torch.optim.AdamW, lr=3e-3, weight_decay=1e-4)),
+        scheduler=kw.pop("scheduler", {"name": "linear", "warmup_steps": 5}),
+        seed=0,
+        **kw,
+    )
+    module.set_special_descriptors(torch.full((DIM,), -1.0), torch.zeros(DIM))
+    return module
+
+
+def _loader(n: int = 64, seed: int = 0, batch_size: int = 16, shuffle: bool = False) -> DataLoader:
+    return DataLoader(SmoothClips(n, seed), batch_size=batch_size, shuffle=shuffle)
+
+
+def test_pretrain_learns_and_beats_mean_baseline() -> None:
+    module = _pretrain_module()
+    val = _loader(32, seed=1)
+    before = _trainer().validate(module, dataloaders=val, verbose=False)[0]
+    _trainer(max_steps=80).fit(module, train_dataloaders=_loader(128, shuffle=True))
+    after = _trainer().validate(module, dataloaders=val, verbose=False)[0]
+    assert after["val/loss"] < 0.5 * before["val/loss"]
+    assert after["val/loss"] < 0.5 * after["val/loss_mean_baseline"], after
+    assert after["val/cosine"] > before["val/cosine"]
+    for key in ("val/loss_sum", "val/loss_masked", "val/loss_corrupted"):
+        assert key in after
+
+
+def test_loss_definitions_on_known_batch() -> None:
+    module = _pretrain_module(corruption={**CORRUPTION, "permute": False, "mask": False})
+    batch = next(iter(_loader(4, batch_size=4)))
+    with torch.no_grad():
+        pred = module(batch["features"], batch["attention_mask"])
+    err = (pred - batch["features"]).pow(2).sum(-1)
+    valid = batch["attention_mask"]
+    module.eval()
+    trainer = _trainer()
+    metrics = trainer.validate(module, dataloaders=_loader(4, batch_size=4), verbose=False)[0]
+    assert metrics["val/loss"] == pytest.approx(err[valid].mean().item(), rel=1e-4)
+    assert metrics["val/loss_sum"] == pytest.approx((err * valid).sum(1).mean().item(), rel=1e-4)
+
+
+def test_checkpoint_weights_only_round_trip_and_resume(tmp_path: Path) -> None:
+    module = _pretrain_module(encoder=OmegaConf.create(TINY), corruption=OmegaConf.create(CORRUPTION))
+    trainer = _trainer(tmp_path, max_steps=3)
+    trainer.fit(module, train_dataloaders=_loader(32))
+    ckpt = tmp_path / "last.ckpt"
+    trainer.save_checkpoint(ckpt)
+    raw = torch.load(ckpt, weights_only=True)
+    assert raw["hyper_parameters"]["encoder"]["d_model"] == 32
+    assert "optimizer" not in raw["hyper_parameters"]
+    loaded = DenoisingPretrainModule.load_from_checkpoint(ckpt, weights_only=True)
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+    assert torch.equal(loaded.mask_descriptor, torch.full((DIM,), -1.0))
+    # Resume (optimizer + scheduler state) from the same file, still weights_only.
+    resumed = _pretrain_module()
+    trainer2 = _trainer(tmp_path, max_steps=5)
+    trainer2.fit(resumed, train_dataloaders=_loader(32), ckpt_path=ckpt, weights_only=True)
+    assert trainer2.global_step == 5
+
+
+def test_export_and_load_encoder(tmp_path: Path) -> None:
+    module = _pretrain_module()
+    path = module.export_encoder(tmp_path / "enc.pt", subjects_seen=["s2", "s1", "s1"])
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == ENCODER_EXPORT_FORMAT and raw["subjects_seen"] == ["s1", "s2"]
+    encoder, meta = load_encoder_export(path)
+    assert meta["encoder_config"]["d_model"] == 32 and "state_dict" not in meta
+    for key, value in module.encoder.state_dict().items():
+        assert torch.equal(encoder.state_dict()[key], value)
+    torch.save({"format": "other"}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="not a seizure-lightning encoder export"):
+        load_encoder_export(tmp_path / "bad.pt")
+
+
+def test_classifier_from_export_trains_and_reloads_without_export(tmp_path: Path) -> None:
+    export = _pretrain_module().export_encoder(tmp_path / "enc.pt", subjects_seen=["s1"])
+    reference, _ = load_encoder_export(export)
+    clf = ClassifierModule(kind="transformer", encoder={"dropout": 0.2, "d_model": 999},
+                           init_from=str(export), class_weights=[0.3, 0.7],
+                           optimizer=functools.partial(torch.optim.AdamW, lr=1e-3))
+    assert clf.backbone.config.d_model == 32 and clf.backbone.config.dropout == 0.2
+    for key, value in reference.state_dict().items():
+        assert torch.equal(clf.backbone.state_dict()[key], value)
+    assert clf.pretrain_meta["subjects_seen"] == ["s1"]
+    trainer = _trainer(tmp_path, max_steps=4)
+    trainer.fit(clf, train_dataloaders=_loader(32), val_dataloaders=_loader(16, seed=2))
+    assert "val/bal_acc" in trainer.callback_metrics and "val/f1_macro" in trainer.callback_metrics
+    ckpt = tmp_path / "clf.ckpt"
+    trainer.save_checkpoint(ckpt)
+    export.unlink()
+    loaded = ClassifierModule.load_from_checkpoint(ckpt, weights_only=True)
+    assert loaded.hparams.init_from is None and loaded.pretrain_meta["subjects_seen"] == ["s1"]
+    for key, value in clf.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+    assert torch.equal(loaded.class_weight, torch.tensor([0.3, 0.7]))
+
+
+def test_class_weighted_loss() -> None:
+    clf = ClassifierModule(kind="meanpool_linear", encoder={"input_dim": DIM}, class_weights=[1.0, 4.0])
+    logits, labels = torch.randn(10, 2), torch.tensor([0, 1] * 5)
+    expected = F.cross_entropy(logits, labels, weight=torch.tensor([1.0, 4.0]))
+    torch.testing.assert_close(clf.loss(logits, labels), expected)
+    assert not torch.allclose(clf.loss(logits, labels), F.cross_entropy(logits, labels))
+    with pytest.raises(ValueError, match="class_weights"):
+        ClassifierModule(kind="meanpool_linear", encoder={"input_dim": DIM}, class_weights=[1.0])
+
+
+def test_test_step_collects_window_probabilities(tmp_path: Path) -> None:
+    clf = ClassifierModule(kind="lstm", encoder={"input_dim": DIM, "hidden_size": 8}, pooling="first")
+    trainer = _trainer(tmp_path)
+    trainer.test(clf, dataloaders=_loader(10, batch_size=4), verbose=False)
+    assert len(clf.test_window_outputs) == 3
+    windows = clf.test_window_predictions()
+    assert windows["probs"].shape == (10, 2) and windows["probs"].device.type == "cpu"
+    torch.testing.assert_close(windows["probs"].sum(1), torch.ones(10))
+    assert windows["video_idx"].tolist() == [i // 2 for i in range(10)]
+    assert windows["start"].tolist() == [(i % 2) * LEN for i in range(10)]
+    preds = trainer.predict(clf, dataloaders=_loader(6, batch_size=4))
+    assert sum(p["probs"].shape[0] for p in preds) == 6
+
+
+def test_baselines_forward_and_masking() -> None:
+    torch.manual_seed(0)
+    batch = next(iter(_loader(4, batch_size=4)))
+    x, mask = batch["features"], batch["attention_mask"]
+    clf = ClassifierModule(kind="meanpool_linear", encoder={"input_dim": DIM}).eval()
+    assert isinstance(clf.backbone, MeanPoolLinear)
+    mean = torch.stack([x[b, mask[b]].mean(0) for b in range(4)])
+    torch.testing.assert_close(clf(x, mask), clf.head(mean))
+
+    lstm = LSTMClassifier({"input_dim": DIM, "hidden_size": 8}).eval()
+    assert lstm.output_dim == 16
+    noisy = x.clone()
+    noisy[~mask] = 100.0
+    with torch.no_grad():
+        a, b = lstm(x, mask), lstm(noisy, mask)
+    torch.testing.assert_close(a, b)
+    assert torch.all(a[~mask] == 0)
+    with pytest.raises(ValueError, match="right-padded"):
+        lstm(x, torch.flip(mask, dims=[1]))
+    with pytest.raises(ValueError, match="unknown model kind"):
+        ClassifierModule(kind="cnn")
+    with pytest.raises(ValueError, match="unknown LSTMConfig keys"):
+        ClassifierModule(kind="lstm", encoder={"d_model": 3})
