@@ -38,8 +38,9 @@ def test_video_probabilities_mean_of_window_softmax() -> None:
 
 
 def test_predictions_frame_contract() -> None:
-    frame = predictions_frame(["a", "b"], ["S1", "S2"], [0, "pnes"],
-                              np.array([[0.7, 0.3], [0.5, 0.5]]), fold=["S1", "S2"])
+    frame = predictions_frame(
+        ["a", "b"], ["S1", "S2"], [0, "pnes"], np.array([[0.7, 0.3], [0.5, 0.5]]), fold=["S1", "S2"]
+    )
     assert tuple(frame.columns) == (*PREDICTION_COLUMNS, "fold")
     assert frame["label"].tolist() == ["ES", "PNES"]
     assert frame["pred"].tolist() == ["ES", "ES"]  # exact tie -> ES
@@ -48,9 +49,15 @@ def test_predictions_frame_contract() -> None:
 
 
 def test_windows_frame_numbering_and_times() -> None:
-    frame = windows_frame(["v", "v", "w"], ["S1", "S1", "S2"], [1, 1, 0],
-                          np.array([[0.4, 0.6], [0.1, 0.9], [0.8, 0.2]]),
-                          start_frame=[128, 0, 0], n_frames=[100, 256, 50], fps=25.0)
+    frame = windows_frame(
+        ["v", "v", "w"],
+        ["S1", "S1", "S2"],
+        [1, 1, 0],
+        np.array([[0.4, 0.6], [0.1, 0.9], [0.8, 0.2]]),
+        start_frame=[128, 0, 0],
+        n_frames=[100, 256, 50],
+        fps=25.0,
+    )
     assert tuple(frame.columns) == WINDOW_COLUMNS
     v = frame[frame["video_id"] == "v"]
     assert v["window"].tolist() == [0, 1] and v["start_s"].tolist() == [0.0, 5.12]
@@ -59,15 +66,20 @@ def test_windows_frame_numbering_and_times() -> None:
 
 
 def _rows() -> pd.DataFrame:
-    return pd.DataFrame({
-        "video_id": ["v1", "v2", "v3"], "subject_id": ["S1", "S1", "S2"],
-        "label": ["ES", "pnes", "ES"], "pred": ["ES", "ES", "PNES"],
-        "p_ES": [0.9, 0.6, 0.2], "p_PNES": [0.1, 0.4, 0.8],
-    })
+    return pd.DataFrame(
+        {
+            "video_id": ["v1", "v2", "v3"],
+            "subject_id": ["S1", "S1", "S2"],
+            "label": ["ES", "pnes", "ES"],
+            "pred": ["ES", "ES", "PNES"],
+            "p_ES": [0.9, 0.6, 0.2],
+            "p_PNES": [0.1, 0.4, 0.8],
+        }
+    )
 
 
 def test_validate_missing_column() -> None:
-    with pytest.raises(PredictionsError, match="missing column.*p_PNES"):
+    with pytest.raises(PredictionsError, match=r"missing column.*p_PNES"):
         validate_predictions(_rows().drop(columns="p_PNES"))
 
 
@@ -94,18 +106,34 @@ def test_csv_round_trip_atomic(tmp_path: Path) -> None:
         read_predictions(tmp_path / "nope.csv")
 
 
-def _fold(root: Path, name: str, subject: str, status: str | None, labels=("ES",), error="") -> None:
+def _fold(
+    root: Path, name: str, subject: str, status: str | None, labels=("ES",), error=""
+) -> None:
     fold_dir = root / name
     fold_dir.mkdir(parents=True)
     if status is not None:
-        (fold_dir / "status.json").write_text(json.dumps({"status": status, "fold": subject, "error": error}))
+        (fold_dir / "status.json").write_text(
+            json.dumps({"status": status, "fold": subject, "error": error})
+        )
     if status in (None, "ok"):
         n = len(labels)
         probs = np.tile([0.7, 0.3], (n, 1))
-        write_csv(predictions_frame([f"{subject}_v{i}" for i in range(n)], [subject] * n, list(labels),
-                                    probs), fold_dir / "predictions.csv")
-        write_csv(windows_frame([f"{subject}_v0"] * 2, [subject] * 2, [labels[0]] * 2, probs[:1].repeat(2, 0),
-                                start_frame=[0, 128]), fold_dir / "windows.csv")
+        write_csv(
+            predictions_frame(
+                [f"{subject}_v{i}" for i in range(n)], [subject] * n, list(labels), probs
+            ),
+            fold_dir / "predictions.csv",
+        )
+        write_csv(
+            windows_frame(
+                [f"{subject}_v0"] * 2,
+                [subject] * 2,
+                [labels[0]] * 2,
+                probs[:1].repeat(2, 0),
+                start_frame=[0, 128],
+            ),
+            fold_dir / "windows.csv",
+        )
 
 
 def test_gather_fold_predictions(tmp_path: Path) -> None:
@@ -115,7 +143,9 @@ def test_gather_fold_predictions(tmp_path: Path) -> None:
     _fold(tmp_path, "3", "S4", "failed", error="first try")  # failed, then ok on a re-run
     _fold(tmp_path, "4", "S4", "ok", labels=("PNES",))
     _fold(tmp_path, ".5.tmp", "S9", "ok")  # an unfinished atomic folder is ignored
-    preds, windows, status = gather_fold_predictions(tmp_path, expected_folds=["S1", "S2", "S4", "S10", "S7"])
+    preds, windows, status = gather_fold_predictions(
+        tmp_path, expected_folds=["S1", "S2", "S4", "S10", "S7"]
+    )
     assert status["fold"].tolist() == ["S1", "S2", "S4", "S7", "S10"]
     assert status["status"].tolist() == ["ok", "failed", "ok", "missing", "ok"]
     assert status.set_index("fold").at["S2", "error"] == "CUDA out of memory"

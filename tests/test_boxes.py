@@ -45,8 +45,9 @@ def test_smooth_margin_clamp_aspect():
     assert sm.shape == boxes.shape and 0 < sm[5, 0] < 10 and sm[0, 0] == 0
     padded = pad_boxes(np.array([[10.0, 10, 20, 30]]), 0.1)
     np.testing.assert_allclose(padded, [[9, 8, 21, 32]])
-    np.testing.assert_allclose(clamp_boxes(np.array([[-5.0, -5, 70, 50]]), 64, 48),
-                               [[0, 0, 64, 48]])
+    np.testing.assert_allclose(
+        clamp_boxes(np.array([[-5.0, -5, 70, 50]]), 64, 48), [[0, 0, 64, 48]]
+    )
     wide = expand_to_aspect(np.array([[10.0, 0, 20, 40]]), 2.0)
     assert (wide[0, 2] - wide[0, 0]) / (wide[0, 3] - wide[0, 1]) == pytest.approx(2.0)
 

@@ -30,8 +30,15 @@ class Record:
 
 
 def manifest() -> pd.DataFrame:
-    rows = [("v1", "S10", "ES"), ("v2", "S2", "PNES"), ("v3", "S1", "ES"), ("v4", "S2", "PNES"),
-            ("v5", "S10", "ES"), ("v6", "P3", "PNES"), ("v7", "S1", "ES")]
+    rows = [
+        ("v1", "S10", "ES"),
+        ("v2", "S2", "PNES"),
+        ("v3", "S1", "ES"),
+        ("v4", "S2", "PNES"),
+        ("v5", "S10", "ES"),
+        ("v6", "P3", "PNES"),
+        ("v7", "S1", "ES"),
+    ]
     return pd.DataFrame(rows, columns=["video_id", "subject_id", "label"])
 
 
@@ -68,8 +75,9 @@ def test_split_fold_unknown_subject_lists_known() -> None:
 
 
 def test_subject_majority_labels() -> None:
-    frame = pd.DataFrame({"subject_id": ["A", "A", "A", "B", "B"],
-                          "label": ["es", "PNES", "PNES", "ES", "PNES"]})
+    frame = pd.DataFrame(
+        {"subject_id": ["A", "A", "A", "B", "B"], "label": ["es", "PNES", "PNES", "ES", "PNES"]}
+    )
     assert subject_majority_labels(frame) == {"A": "PNES", "B": "ES"}  # B: tie -> ES
 
 

@@ -28,7 +28,7 @@ from seizure_lightning.evaluation.metrics import (
 
 
 def table3_frame() -> pd.DataFrame:
-    """The paper's video-wise confusion matrix (181, 54 / 15, 33) over 52 ES and 29 PNES patients."""
+    """The paper's video-wise confusion matrix (181, 54 / 15, 33), 52 ES and 29 PNES patients."""
     rng = np.random.default_rng(0)
     rows = []
     cells = [("ES", "ES", 181), ("ES", "PNES", 54), ("PNES", "ES", 15), ("PNES", "PNES", 33)]
@@ -36,8 +36,16 @@ def table3_frame() -> pd.DataFrame:
         subjects = [f"S{i}" for i in (range(1, 53) if label == "ES" else range(53, 82))]
         for i in range(count):
             p = rng.uniform(0.5, 1.0) if pred == "PNES" else rng.uniform(0.0, 0.5)
-            rows.append({"video_id": f"v{len(rows)}", "subject_id": subjects[i % len(subjects)],
-                         "label": label, "pred": pred, "p_ES": 1 - p, "p_PNES": p})
+            rows.append(
+                {
+                    "video_id": f"v{len(rows)}",
+                    "subject_id": subjects[i % len(subjects)],
+                    "label": label,
+                    "pred": pred,
+                    "p_ES": 1 - p,
+                    "p_PNES": p,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -46,8 +54,14 @@ def test_table3_figures() -> None:
     metrics = evaluate(frame, n_boot=200, seed=0)
     video = metrics["video"]
     assert video["confusion"] == [[181, 54], [15, 33]]
-    expected = {"accuracy": 0.756, "f1_es": 0.840, "f1_pnes": 0.489, "balanced_accuracy": 0.729,
-                "mcc": 0.372, "f1_macro": 0.664}
+    expected = {
+        "accuracy": 0.756,
+        "f1_es": 0.840,
+        "f1_pnes": 0.489,
+        "balanced_accuracy": 0.729,
+        "mcc": 0.372,
+        "f1_macro": 0.664,
+    }
     assert {k: round(video[k], 3) for k in expected} == expected
     assert round(metrics["majority_baseline"]["video"]["accuracy"], 3) == 0.830
     assert metrics["majority_baseline"]["video"]["confusion"] == [[235, 0], [48, 0]]
@@ -87,7 +101,9 @@ def test_vectorised_core_matches_torchmetrics() -> None:
     ty, tp = torch.tensor(y), torch.tensor(p)
     assert core["auroc"] == pytest.approx(float(binary_auroc(tp, ty)))
     assert core["auprc"] == pytest.approx(float(binary_average_precision(tp, ty)))
-    assert core["mcc"] == pytest.approx(float(binary_matthews_corrcoef(torch.tensor(pred), ty)), abs=1e-6)
+    assert core["mcc"] == pytest.approx(
+        float(binary_matthews_corrcoef(torch.tensor(pred), ty)), abs=1e-6
+    )
 
 
 def test_weighted_replicate_equals_explicit_resample() -> None:
@@ -131,12 +147,16 @@ def test_single_predicted_class_mcc_zero() -> None:
 
 
 def test_subject_table_vote_and_tie() -> None:
-    frame = pd.DataFrame({
-        "video_id": list("abcdef"), "subject_id": ["S2", "S2", "S2", "S10", "S10", "S1"],
-        "label": ["PNES", "PNES", "PNES", "ES", "ES", "ES"],
-        "pred": ["PNES", "ES", "PNES", "PNES", "ES", "ES"],
-        "p_ES": [0.2, 0.6, 0.3, 0.45, 0.6, 0.9], "p_PNES": [0.8, 0.4, 0.7, 0.55, 0.4, 0.1],
-    })
+    frame = pd.DataFrame(
+        {
+            "video_id": list("abcdef"),
+            "subject_id": ["S2", "S2", "S2", "S10", "S10", "S1"],
+            "label": ["PNES", "PNES", "PNES", "ES", "ES", "ES"],
+            "pred": ["PNES", "ES", "PNES", "PNES", "ES", "ES"],
+            "p_ES": [0.2, 0.6, 0.3, 0.45, 0.6, 0.9],
+            "p_PNES": [0.8, 0.4, 0.7, 0.55, 0.4, 0.1],
+        }
+    )
     table = subject_table(frame).set_index("subject_id")
     assert table.index.tolist() == ["S1", "S2", "S10"]
     assert table.at["S2", "pred"] == "PNES" and table.at["S2", "accuracy"] == pytest.approx(2 / 3)
@@ -146,11 +166,16 @@ def test_subject_table_vote_and_tie() -> None:
 
 def test_majority_baseline_uses_training_folds() -> None:
     # Holding out S1 leaves a PNES majority for its fold; every other fold has an ES majority.
-    frame = pd.DataFrame({
-        "video_id": list("abcdef"), "subject_id": ["S1", "S1", "S1", "S2", "S3", "S3"],
-        "label": ["ES", "ES", "ES", "PNES", "PNES", "PNES"], "pred": ["ES"] * 6,
-        "p_ES": [0.5] * 6, "p_PNES": [0.5] * 6,
-    })
+    frame = pd.DataFrame(
+        {
+            "video_id": list("abcdef"),
+            "subject_id": ["S1", "S1", "S1", "S2", "S3", "S3"],
+            "label": ["ES", "ES", "ES", "PNES", "PNES", "PNES"],
+            "pred": ["ES"] * 6,
+            "p_ES": [0.5] * 6,
+            "p_PNES": [0.5] * 6,
+        }
+    )
     base = majority_baseline(frame)
     assert base["pred"].tolist() == ["PNES"] * 3 + ["ES"] * 3
     assert np.allclose(base["p_PNES"], 0.5)

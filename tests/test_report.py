@@ -1,4 +1,4 @@
-"""The report: write_report, the CLI end to end, bad input, sweep reports (seizure_lightning.report)."""
+"""The report: write_report, the CLI end to end, bad input, sweep reports."""
 
 from __future__ import annotations
 
@@ -31,8 +31,17 @@ def table3_frame() -> pd.DataFrame:
         for i in range(count):
             p = 0.25 + 0.5 * (pred == "PNES") + 0.2 * ((i % 5) / 5 - 0.4)
             subject = f"S{first + i % n_subjects}"
-            rows.append({"video_id": f"v{len(rows):03d}", "subject_id": subject, "label": label,
-                         "pred": pred, "p_ES": 1 - p, "p_PNES": p, "fold": subject})
+            rows.append(
+                {
+                    "video_id": f"v{len(rows):03d}",
+                    "subject_id": subject,
+                    "label": label,
+                    "pred": pred,
+                    "p_ES": 1 - p,
+                    "p_PNES": p,
+                    "fold": subject,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -47,8 +56,15 @@ def _windows(frame: pd.DataFrame, n_videos: int = 30) -> pd.DataFrame:
     parts = []
     for row in frame.head(n_videos).itertuples():
         p = np.clip(row.p_PNES + np.array([-0.1, 0.0, 0.1]), 0, 1)
-        parts.append(windows_frame([row.video_id] * 3, [row.subject_id] * 3, [row.label] * 3,
-                                   np.stack([1 - p, p], axis=1), start_frame=[0, 128, 256]))
+        parts.append(
+            windows_frame(
+                [row.video_id] * 3,
+                [row.subject_id] * 3,
+                [row.label] * 3,
+                np.stack([1 - p, p], axis=1),
+                start_frame=[0, 128, 256],
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -57,8 +73,15 @@ def test_write_report_table3(tmp_path: Path) -> None:
     saved = _strict_json(tmp_path / "metrics.json")
     assert saved == json.loads(json.dumps(metrics))
     video = saved["video"]
-    assert {k: round(video[k], 3) for k in ("accuracy", "f1_es", "f1_pnes", "balanced_accuracy", "mcc")} \
-        == {"accuracy": 0.756, "f1_es": 0.840, "f1_pnes": 0.489, "balanced_accuracy": 0.729, "mcc": 0.372}
+    assert {
+        k: round(video[k], 3) for k in ("accuracy", "f1_es", "f1_pnes", "balanced_accuracy", "mcc")
+    } == {
+        "accuracy": 0.756,
+        "f1_es": 0.840,
+        "f1_pnes": 0.489,
+        "balanced_accuracy": 0.729,
+        "mcc": 0.372,
+    }
     assert round(saved["majority_baseline"]["video"]["accuracy"], 3) == 0.830
     assert saved["majority_baseline"]["video"]["precision_pnes"] is None  # NaN -> null
     assert saved["paper_f1"] == "f1_es" and saved["extra"] == {"model": "paper"}
@@ -78,26 +101,55 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     write_csv(frame, tmp_path / "predictions.csv")
     write_csv(_windows(frame), tmp_path / "windows.csv")
     out = tmp_path / "report"
-    args = [str(tmp_path / "predictions.csv"), "--out", str(out), "--windows",
-            str(tmp_path / "windows.csv"), "--n-boot", "50", "--seed", "3"]
+    args = [
+        str(tmp_path / "predictions.csv"),
+        "--out",
+        str(out),
+        "--windows",
+        str(tmp_path / "windows.csv"),
+        "--n-boot",
+        "50",
+        "--seed",
+        "3",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "f1_es              0.840" in printed and "majority accuracy           0.830" in printed
-    for name in ("metrics.json", "report.md", "confusion_matrix.png", "roc_pr.png",
-                 "subject_accuracy.png", "timelines.png"):
+    for name in (
+        "metrics.json",
+        "report.md",
+        "confusion_matrix.png",
+        "roc_pr.png",
+        "subject_accuracy.png",
+        "timelines.png",
+    ):
         assert (out / name).is_file(), name
     saved = _strict_json(out / "metrics.json")
     assert saved["bootstrap"]["n_boot"] == 50 and saved["timelines"]["videos_shown"] == 24
     first = saved["video"]["ci"]
-    assert main(args) == 0  # same seed, same CIs
+    assert main(args[:3] + args[5:]) == 0  # same seed, same CIs (no timelines this time)
     assert _strict_json(out / "metrics.json")["video"]["ci"] == first
+    assert main([*args[:3], "--n-boot", "50", "--seed", "4"]) == 0
+    assert _strict_json(out / "metrics.json")["video"]["ci"] != first
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch: ~7-12 s on a shared machine
 def test_module_entry_point(tmp_path: Path) -> None:
     write_csv(table3_frame().head(40), tmp_path / "p.csv")
     result = subprocess.run(
-        [sys.executable, "-m", "seizure_lightning.report", str(tmp_path / "p.csv"), "--out",
-         str(tmp_path / "r"), "--n-boot", "10"], capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "seizure_lightning.report",
+            str(tmp_path / "p.csv"),
+            "--out",
+            str(tmp_path / "r"),
+            "--n-boot",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r" / "report.md").is_file()
@@ -132,13 +184,25 @@ def test_sweep_report_lists_failed_and_missing(tmp_path: Path) -> None:
         fold.mkdir()
         rows = frame[frame["subject_id"] == subject]
         ok = subject != "S2"
-        (fold / "status.json").write_text(json.dumps(
-            {"status": "ok" if ok else "failed", "fold": subject, "error": "" if ok else "boom"}))
+        (fold / "status.json").write_text(
+            json.dumps(
+                {"status": "ok" if ok else "failed", "fold": subject, "error": "" if ok else "boom"}
+            )
+        )
         if ok:
-            write_csv(predictions_frame(rows["video_id"], rows["subject_id"], rows["label"],
-                                        rows[["p_ES", "p_PNES"]].to_numpy()), fold / "predictions.csv")
+            write_csv(
+                predictions_frame(
+                    rows["video_id"],
+                    rows["subject_id"],
+                    rows["label"],
+                    rows[["p_ES", "p_PNES"]].to_numpy(),
+                ),
+                fold / "predictions.csv",
+            )
     metrics = write_sweep_report(tmp_path, expected_folds=["S1", "S2", "S53", "S54"], n_boot=20)
-    assert metrics["extra"]["folds_failed"] == ["S2"] and metrics["extra"]["folds_missing"] == ["S54"]
+    assert metrics["extra"]["folds_failed"] == ["S2"] and metrics["extra"]["folds_missing"] == [
+        "S54"
+    ]
     assert metrics["counts"]["n_folds"] == 2
     assert set(pd.read_csv(tmp_path / "predictions.csv")["fold"]) == {"S1", "S53"}
     assert (tmp_path / "folds.csv").is_file()

@@ -21,16 +21,19 @@ from seizure_lightning.data.video import (
 from tests.video_fixtures import make_video, read_counter, truncate
 
 HAS_DECORD = importlib.util.find_spec("decord") is not None
-BACKENDS = ["pyav", pytest.param("decord", marks=pytest.mark.skipif(
-    not HAS_DECORD, reason="decord not installed"))]
+BACKENDS = [
+    "pyav",
+    pytest.param("decord", marks=pytest.mark.skipif(not HAS_DECORD, reason="decord not installed")),
+]
 RATES = {"25": Fraction(25), "30": Fraction(30), "2997": Fraction(30000, 1001)}
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("clips")
-    out = {name: make_video(root / f"c{name}.mp4", rate, int(rate * 3))
-           for name, rate in RATES.items()}
+    out = {
+        name: make_video(root / f"c{name}.mp4", rate, int(rate * 3)) for name, rate in RATES.items()
+    }
     out["trunc"] = truncate(out["30"], root / "trunc.mp4", 0.5)
     (root / "garbage.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video" * 20)
     out["garbage"] = root / "garbage.mp4"
@@ -56,8 +59,9 @@ def test_timestamp_resampling_picks_right_frames(clips, name, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_trim_and_resize(clips, backend):
-    frames = decode_frames(clips["2997"], fps=25.0, start_s=1.0, end_s=2.2, size=(40, 52),
-                           backend=backend)
+    frames = decode_frames(
+        clips["2997"], fps=25.0, start_s=1.0, end_s=2.2, size=(40, 52), backend=backend
+    )
     assert frames.shape == (30, 40, 52, 3) and frames.dtype == np.uint8
     want = expected_indices(RATES["2997"], 30, Fraction(1))
     assert [read_counter(f) for f in frames] == want
@@ -77,9 +81,11 @@ def test_decoders_agree(clips):
 
 
 def test_iter_source_frames(clips):
-    got = [(i, read_counter(f)) for idx, fr in iter_source_frames(clips["30"], [0, 7, 7, 80],
-                                                                  backend="pyav")
-           for i, f in zip(idx, fr)]
+    got = [
+        (i, read_counter(f))
+        for idx, fr in iter_source_frames(clips["30"], [0, 7, 7, 80], backend="pyav")
+        for i, f in zip(idx, fr)
+    ]
     assert got == [(0, 0), (7, 7), (7, 7), (80, 80)]
 
 
@@ -105,7 +111,7 @@ def test_missing_file(tmp_path):
 
 @pytest.mark.parametrize("span", [(1.0, 1.0), (1.0, 1.01), (3.5, None)])
 def test_too_short_or_outside_span(clips, span):
-    with pytest.raises(VideoError, match="shorter than one frame|after the video's end"):
+    with pytest.raises(VideoError, match=r"shorter than one frame|after the video's end"):
         decode_frames(clips["25"], start_s=span[0], end_s=span[1])
 
 

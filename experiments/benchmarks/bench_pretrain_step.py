@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -39,9 +40,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seq-len", type=int, default=256, help="frames per clip")
     p.add_argument("--iters", type=int, default=2, help="timed train steps")
     p.add_argument("--warmup", type=int, default=1, help="untimed train steps first")
-    p.add_argument("--backbone-frames", type=int, default=128, help="frames timed through ResNet-152")
+    p.add_argument("--backbone-frames", type=int, default=96, help="frames timed through ResNet-152")
     p.add_argument("--chunk", type=int, default=16, help="frames per backbone forward")
     p.add_argument("--online-full", action="store_true", help="run the full online step literally")
+    p.add_argument("--no-fused", action="store_true", help="foreach AdamW instead of fused")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for both paths")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
@@ -135,6 +137,7 @@ def main() -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    load_before = os.getloadavg()[0]
     B, L = args.batch, args.seq_len
     flops_step, n_params = step_flops(B, L)
     flops_frame = frame_flops()
@@ -142,26 +145,38 @@ def main() -> dict[str, Any]:
     module = DenoisingPretrainModule(seed=0)  # model=paper, corruption as in the paper
     module.set_special_descriptors(torch.full((2048,), 0.5), torch.zeros(2048))
     module.train()
-    opt = torch.optim.AdamW(module.parameters(), lr=1e-4, weight_decay=1e-4)
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-4, weight_decay=1e-4, fused=not args.no_fused)
     batch = make_batch(B, L, 2048)
-    step_s = timed(lambda: train_step(module, opt, batch, args.bf16), args.iters, args.warmup)
-
     backbone = resnet152_backbone()
-    frames = min(args.backbone_frames, B * L) if not args.online_full else B * L
-    describe_frames(backbone, min(args.chunk, frames), args.chunk, args.bf16)  # warm-up
-    start = time.perf_counter()
+    for _ in range(args.warmup):
+        train_step(module, opt, batch, args.bf16)
+        describe_frames(backbone, args.chunk, args.chunk, args.bf16)
+
+    # Interleave the two measurements so that load from other processes hits both alike.
+    step_times, frame_times = [], []
+    frames_per_round = max(1, min(args.backbone_frames, B * L) // max(args.iters, 1))
+    for _ in range(args.iters):
+        start = time.perf_counter()
+        train_step(module, opt, batch, args.bf16)
+        step_times.append(time.perf_counter() - start)
+        if not args.online_full:
+            start = time.perf_counter()
+            describe_frames(backbone, frames_per_round, args.chunk, args.bf16)
+            frame_times.append((time.perf_counter() - start) / frames_per_round)
+    step_s = sum(step_times) / len(step_times)
+
     if args.online_full:
-        feats = describe_frames(backbone, frames, args.chunk, args.bf16).view(B, L, -1)
-        online_batch = {**batch, "features": feats}
-        train_step(module, opt, online_batch, args.bf16)
+        start = time.perf_counter()
+        feats = describe_frames(backbone, B * L, args.chunk, args.bf16).view(B, L, -1)
+        train_step(module, opt, {**batch, "features": feats}, args.bf16)
         online_step_s = time.perf_counter() - start
-        backbone_s_per_frame = (online_step_s - step_s) / frames
+        backbone_s_per_frame = max(online_step_s - step_s, 0.0) / (B * L)
         mode = "full: backbone on B*L frames + train step, timed end to end"
     else:
-        describe_frames(backbone, frames, args.chunk, args.bf16)
-        backbone_s_per_frame = (time.perf_counter() - start) / frames
+        backbone_s_per_frame = sum(frame_times) / len(frame_times)
         online_step_s = backbone_s_per_frame * B * L + step_s
-        mode = f"backbone timed on {frames} frames, scaled to {B * L} frames, + measured train step"
+        mode = (f"backbone timed on {frames_per_round * args.iters} frames (interleaved with the "
+                f"cached steps), scaled to {B * L} frames, + the measured train step")
 
     tokens = B * L
     six_nt = 6 * n_params * tokens
@@ -169,8 +184,12 @@ def main() -> dict[str, Any]:
         "benchmark": "pretrain_step",
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
+        "load_average_1m_before_after": [load_before, os.getloadavg()[0]],
         "precision": "bf16-autocast" if args.bf16 else "fp32",
-        "model": {"name": "paper", "trainable_params": n_params, "batch": B, "seq_len": L},
+        "model": {"name": "paper", "batch": B, "seq_len": L,
+                  "encoder_trainable_params": module.encoder.num_trainable_parameters(),
+                  "trainable_params_with_regression_head": n_params},
+        "optimizer": "AdamW " + ("foreach" if args.no_fused else "fused"),
         "cached": {
             "step_s": step_s,
             "clips_per_s": B / step_s,

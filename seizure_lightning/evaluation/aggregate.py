@@ -26,7 +26,15 @@ log = get_logger(__name__)
 
 PREDICTION_COLUMNS: tuple[str, ...] = ("video_id", "subject_id", "label", "pred", "p_ES", "p_PNES")
 WINDOW_COLUMNS: tuple[str, ...] = (
-    "video_id", "subject_id", "label", "window", "start_s", "end_s", "p_ES", "p_PNES", "fold",
+    "video_id",
+    "subject_id",
+    "label",
+    "window",
+    "start_s",
+    "end_s",
+    "p_ES",
+    "p_PNES",
+    "fold",
 )
 STATUS_COLUMNS: tuple[str, ...] = ("fold", "status", "n_videos", "error", "dir")
 PROB_SUM_TOLERANCE = 1e-2
@@ -54,14 +62,18 @@ def video_probabilities(
     probs = _to_numpy(window_probs).astype(np.float64)
     idx = _to_numpy(video_idx).reshape(-1)
     if probs.ndim != 2 or probs.shape[0] != idx.shape[0]:
-        raise ValueError(f"window_probs must be [N, C] with N = len(video_idx); got {probs.shape}, {idx.shape}")
+        raise ValueError(
+            f"window_probs must be [N, C] with N = len(video_idx); got {probs.shape}, {idx.shape}"
+        )
     if from_logits:
         probs = np.exp(probs - probs.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
     elif probs.size and (
         probs.min() < 0 or probs.max() > 1 or np.abs(probs.sum(axis=1) - 1).max() > 1e-3
     ):
-        raise ValueError("window_probs are not probabilities (rows must sum to 1); pass from_logits=True")
+        raise ValueError(
+            "window_probs are not probabilities (rows must sum to 1); pass from_logits=True"
+        )
     videos, inverse = np.unique(idx, return_inverse=True)
     sums = np.zeros((videos.size, probs.shape[1]))
     np.add.at(sums, inverse, probs)
@@ -75,7 +87,9 @@ def _label_strings(labels: Any) -> list[str]:
     out = []
     for value in values:
         text = str(value).strip()
-        out.append(LABELS[int(text)] if text.isdigit() and int(text) < len(LABELS) else text.upper())
+        out.append(
+            LABELS[int(text)] if text.isdigit() and int(text) < len(LABELS) else text.upper()
+        )
     return out
 
 
@@ -276,13 +290,20 @@ def _fold_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: natural_key(str(p.relative_to(sweep_dir))))
 
 
-def _inspect_fold(fold_dir: Path) -> tuple[dict[str, Any], pd.DataFrame | None, pd.DataFrame | None]:
+def _inspect_fold(
+    fold_dir: Path,
+) -> tuple[dict[str, Any], pd.DataFrame | None, pd.DataFrame | None]:
     """One fold folder -> (status row, predictions or None, windows or None)."""
     status_path, pred_path = fold_dir / "status.json", fold_dir / "predictions.csv"
     status = _read_status(status_path) if status_path.is_file() else {}
     state = str(status.get("status", "ok" if pred_path.is_file() else "incomplete"))
-    row = {"fold": status.get("fold"), "status": state, "n_videos": 0,
-           "error": status.get("error") or "", "dir": str(fold_dir)}
+    row = {
+        "fold": status.get("fold"),
+        "status": state,
+        "n_videos": 0,
+        "error": status.get("error") or "",
+        "dir": str(fold_dir),
+    }
     preds = windows = None
     if state == "ok":
         if not pred_path.is_file():
@@ -296,13 +317,17 @@ def _inspect_fold(fold_dir: Path) -> tuple[dict[str, Any], pd.DataFrame | None, 
         if row["fold"] is None:
             folds = preds["fold"].unique().tolist() if "fold" in preds else []
             subjects = preds["subject_id"].unique().tolist()
-            row["fold"] = (folds if len(folds) == 1 else subjects if len(subjects) == 1
-                           else [fold_dir.name])[0]
+            row["fold"] = (
+                folds if len(folds) == 1 else subjects if len(subjects) == 1 else [fold_dir.name]
+            )[0]
         preds["fold"] = str(row["fold"])
         row["n_videos"] = len(preds)
         if (fold_dir / "windows.csv").is_file():
-            windows = read_windows(fold_dir / "windows.csv")
-            windows["fold"] = str(row["fold"])
+            try:
+                windows = read_windows(fold_dir / "windows.csv")
+                windows["fold"] = str(row["fold"])
+            except (PredictionsError, ValueError, OSError) as err:  # timelines only: keep the fold
+                log.warning("%s: windows.csv ignored: %s", fold_dir, err)
     row["fold"] = str(row["fold"]) if row["fold"] is not None else fold_dir.name
     return row, preds, windows
 
@@ -327,20 +352,35 @@ def gather_fold_predictions(
         prior = best.get(row["fold"])
         if prior is not None and prior[1] is not None and preds is not None:
             raise PredictionsError(
-                f"fold {row['fold']!r} has predictions in two folders: {prior[0]['dir']} and {row['dir']}"
+                f"fold {row['fold']!r} has predictions in two folders: "
+                f"{prior[0]['dir']} and {row['dir']}"
             )
         if prior is None or preds is not None:
             best[row["fold"]] = (row, preds, windows)
     for fold in expected_folds or ():
-        best.setdefault(str(fold), ({"fold": str(fold), "status": "missing", "n_videos": 0,
-                                     "error": "no fold folder", "dir": ""}, None, None))
+        best.setdefault(
+            str(fold),
+            (
+                {
+                    "fold": str(fold),
+                    "status": "missing",
+                    "n_videos": 0,
+                    "error": "no fold folder",
+                    "dir": "",
+                },
+                None,
+                None,
+            ),
+        )
     order = natural_sorted(best)
     status = pd.DataFrame([best[f][0] for f in order], columns=list(STATUS_COLUMNS))
     for _, r in status[status["status"] != "ok"].iterrows():
         log.warning("fold %s: %s %s", r["fold"], r["status"], r["error"])
     parts = [best[f][1] for f in order if best[f][1] is not None]
     if not parts:
-        raise PredictionsError(f"{sweep_dir}: no fold has predictions ({len(order)} fold folder(s))")
+        raise PredictionsError(
+            f"{sweep_dir}: no fold has predictions ({len(order)} fold folder(s))"
+        )
     predictions = validate_predictions(pd.concat(parts, ignore_index=True), source=str(sweep_dir))
     win_parts = [best[f][2] for f in order if best[f][2] is not None]
     windows = pd.concat(win_parts, ignore_index=True) if win_parts else None

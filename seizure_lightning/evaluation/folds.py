@@ -84,7 +84,9 @@ def split_fold(records_or_frame: pd.DataFrame | Sequence[T], test_subject: str):
 def subject_majority_labels(records_or_frame: pd.DataFrame | Sequence[Any]) -> dict[str, str]:
     """Each subject's majority video label (ties go to the label that comes first in ``LABELS``)."""
     if isinstance(records_or_frame, pd.DataFrame):
-        pairs = zip(records_or_frame["subject_id"].astype(str), records_or_frame["label"].astype(str))
+        pairs = zip(
+            records_or_frame["subject_id"].astype(str), records_or_frame["label"].astype(str)
+        )
     else:
         pairs = (
             (_subject_of(r), str(r["label"] if isinstance(r, Mapping) else r.label))
@@ -130,7 +132,9 @@ def inner_validation_subjects(
         n = len(members)
         k = min(max(1, round(fraction * n)), n - 1) if n >= 2 else 0
         if k == 0:
-            log.warning("inner validation: class %s has %d training subject(s); none held out", label, n)
+            log.warning(
+                "inner validation: class %s has %d training subject(s); none held out", label, n
+            )
             continue
         picks = rng.permutation(n)[:k]
         chosen.extend(members[i] for i in picks)
@@ -168,7 +172,9 @@ def check_pretrain_overlap(
         )
     if overlap:
         log.warning(
-            "pre-training saw test subject %s (allowed by %s=true)", test_subject, PRETRAIN_OVERLAP_KEY
+            "pre-training saw test subject %s (allowed by %s=true)",
+            test_subject,
+            PRETRAIN_OVERLAP_KEY,
         )
     return overlap
 
@@ -188,7 +194,9 @@ def class_weights(labels: Sequence[int] | Any, num_classes: int = 2) -> list[flo
         array = array.astype(np.int64)
     bad = array[(array < 0) | (array >= num_classes)]
     if bad.size:
-        raise ValueError(f"class_weights: label(s) {sorted(set(bad.tolist()))} not in [0, {num_classes})")
+        raise ValueError(
+            f"class_weights: label(s) {sorted(set(bad.tolist()))} not in [0, {num_classes})"
+        )
     counts = np.bincount(array, minlength=num_classes)
     missing = [_class_name(c, num_classes) for c in range(num_classes) if counts[c] == 0]
     if missing:

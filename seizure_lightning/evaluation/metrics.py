@@ -23,20 +23,39 @@ from seizure_lightning.constants import LABEL_TO_INDEX, LABELS
 from seizure_lightning.evaluation.folds import natural_key
 
 METRICS: tuple[str, ...] = (
-    "accuracy", "balanced_accuracy", "f1_es", "f1_pnes", "f1_macro",
-    "precision_es", "recall_es", "precision_pnes", "recall_pnes",
-    "sensitivity", "specificity", "mcc", "auroc", "auprc", "brier",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_es",
+    "f1_pnes",
+    "f1_macro",
+    "precision_es",
+    "recall_es",
+    "precision_pnes",
+    "recall_pnes",
+    "sensitivity",
+    "specificity",
+    "mcc",
+    "auroc",
+    "auprc",
+    "brier",
 )
 PAPER_F1 = "f1_es"
 POSITIVE_CLASS: dict[str, str] = {
-    "f1_es": "ES", "precision_es": "ES", "recall_es": "ES",
-    "f1_pnes": "PNES", "precision_pnes": "PNES", "recall_pnes": "PNES",
+    "f1_es": "ES",
+    "precision_es": "ES",
+    "recall_es": "ES",
+    "f1_pnes": "PNES",
+    "precision_pnes": "PNES",
+    "recall_pnes": "PNES",
     "sensitivity": "PNES (sensitivity = recall_pnes)",
     "specificity": "PNES (specificity = recall_es)",
-    "auroc": "PNES (scored by p_PNES)", "auprc": "PNES (scored by p_PNES)",
+    "auroc": "PNES (scored by p_PNES)",
+    "auprc": "PNES (scored by p_PNES)",
     "brier": "PNES (squared error of p_PNES)",
-    "f1_macro": "mean of f1_es and f1_pnes", "balanced_accuracy": "mean of recall_es and recall_pnes",
+    "f1_macro": "mean of f1_es and f1_pnes",
+    "balanced_accuracy": "mean of recall_es and recall_pnes",
 }
+CONFUSION_LAYOUT = "[[ES->ES, ES->PNES], [PNES->ES, PNES->PNES]] (rows true, columns predicted)"
 SUBJECT_RULE = (
     "one row per patient: label = majority of the patient's video labels; pred = majority vote of "
     "the video predictions (a tie goes to mean p_PNES > 0.5); p_PNES = mean p_PNES of the videos"
@@ -147,8 +166,13 @@ def binary_figures(labels: Any, preds: Any, p_pnes: Sequence[float] | Any) -> di
     y, pred = as_class_index(labels), as_class_index(preds)
     p = np.asarray(p_pnes, dtype=float).reshape(-1)
     if not len(y) == len(pred) == len(p) or len(y) == 0:
-        raise ValueError(f"labels, preds, p_pnes need one equal, non-zero length; got {len(y)}, {len(pred)}, {len(p)}")
-    figures: dict[str, Any] = {k: float(v[0]) for k, v in weighted_figures(y, pred, p, np.ones((1, len(y)))).items()}
+        raise ValueError(
+            "labels, preds, p_pnes need one equal, non-zero length; "
+            f"got {len(y)}, {len(pred)}, {len(p)}"
+        )
+    figures: dict[str, Any] = {
+        k: float(v[0]) for k, v in weighted_figures(y, pred, p, np.ones((1, len(y)))).items()
+    }
     figures.update(_torchmetrics_figures(y, pred, p))
     figures["n"] = len(y)
     figures["n_per_class"] = {lab: int((y == i).sum()) for i, lab in enumerate(LABELS)}
@@ -160,7 +184,10 @@ def _notes(y: np.ndarray, pred: np.ndarray, figures: dict[str, Any]) -> list[str
     notes = []
     for i, lab in enumerate(LABELS):
         if not (y == i).any():
-            notes.append(f"no true {lab}: AUROC, AUPRC, MCC, balanced accuracy and recall_{lab.lower()} are undefined (NaN)")
+            notes.append(
+                f"no true {lab}: AUROC, AUPRC, MCC, balanced accuracy and "
+                f"recall_{lab.lower()} are undefined (NaN)"
+            )
         if not (pred == i).any():
             notes.append(f"nothing predicted {lab}: precision_{lab.lower()} is undefined (NaN)")
     if len(set(y.tolist())) == 2 and len(set(pred.tolist())) == 1:
@@ -169,20 +196,26 @@ def _notes(y: np.ndarray, pred: np.ndarray, figures: dict[str, Any]) -> list[str
 
 
 def subject_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per-patient rows: subject_id, label, pred, p_PNES, n_videos, n_correct, accuracy, mixed_labels."""
+    """Per-patient rows (see ``SUBJECT_RULE``).
+
+    Columns: subject_id, label, pred, p_PNES, n_videos, n_correct, accuracy, mixed_labels.
+    """
     df = frame.assign(
-        _y=as_class_index(frame["label"]), _pred=as_class_index(frame["pred"]),
+        _y=as_class_index(frame["label"]),
+        _pred=as_class_index(frame["pred"]),
         _p=frame["p_PNES"].astype(float),
     )
     df["_ok"] = (df["_y"] == df["_pred"]).astype(int)
     grouped = df.groupby("subject_id", sort=False)
-    table = pd.DataFrame({
-        "n_videos": grouped.size(),
-        "n_pnes_videos": grouped["_y"].sum(),
-        "n_pnes_preds": grouped["_pred"].sum(),
-        "n_correct": grouped["_ok"].sum(),
-        "p_PNES": grouped["_p"].mean(),
-    })
+    table = pd.DataFrame(
+        {
+            "n_videos": grouped.size(),
+            "n_pnes_videos": grouped["_y"].sum(),
+            "n_pnes_preds": grouped["_pred"].sum(),
+            "n_correct": grouped["_ok"].sum(),
+            "p_PNES": grouped["_p"].mean(),
+        }
+    )
     half = table["n_videos"] / 2
     label = np.where(table["n_pnes_videos"] > half, 1, 0)  # label tie -> ES (LABELS order)
     vote = np.where(table["n_pnes_preds"] > half, 1, np.where(table["n_pnes_preds"] < half, 0, -1))
@@ -190,10 +223,21 @@ def subject_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["label"] = [LABELS[i] for i in label]
     table["pred"] = [LABELS[i] for i in pred]
     table["accuracy"] = table["n_correct"] / table["n_videos"]
-    table["mixed_labels"] = (table["n_pnes_videos"] > 0) & (table["n_pnes_videos"] < table["n_videos"])
+    table["mixed_labels"] = (table["n_pnes_videos"] > 0) & (
+        table["n_pnes_videos"] < table["n_videos"]
+    )
     table = table.reset_index().rename(columns={"index": "subject_id"})
     table = table.iloc[sorted(range(len(table)), key=lambda i: natural_key(table["subject_id"][i]))]
-    cols = ["subject_id", "label", "pred", "p_PNES", "n_videos", "n_correct", "accuracy", "mixed_labels"]
+    cols = [
+        "subject_id",
+        "label",
+        "pred",
+        "p_PNES",
+        "n_videos",
+        "n_correct",
+        "accuracy",
+        "mixed_labels",
+    ]
     return table[cols].reset_index(drop=True)
 
 
@@ -204,7 +248,9 @@ def majority_baseline(frame: pd.DataFrame) -> pd.DataFrame:
     single group the whole table's majority is used.
     """
     y = as_class_index(frame["label"])
-    group = (frame["fold"] if "fold" in frame.columns else frame["subject_id"]).astype(str).to_numpy()
+    group = (
+        (frame["fold"] if "fold" in frame.columns else frame["subject_id"]).astype(str).to_numpy()
+    )
     n_total, pnes_total = len(y), int(y.sum())
     train_share = np.empty(len(y))
     for g in np.unique(group):
@@ -231,8 +277,14 @@ def cluster_weights(groups: Sequence[Any], n_boot: int, seed: int) -> np.ndarray
 
 
 def bootstrap_ci(
-    labels: Any, preds: Any, p_pnes: Any, groups: Sequence[Any],
-    *, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+    labels: Any,
+    preds: Any,
+    p_pnes: Any,
+    groups: Sequence[Any],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> dict[str, dict[str, float | int | None]]:
     """Percentile CIs of METRICS, resampling ``groups`` (patients) with replacement.
 
@@ -246,7 +298,7 @@ def bootstrap_ci(
     out: dict[str, dict[str, float | int | None]] = {}
     for name, values in reps.items():
         valid = values[~np.isnan(values)]
-        low, high = (np.percentile(valid, [tail, 100 - tail]) if valid.size else (None, None))
+        low, high = np.percentile(valid, [tail, 100 - tail]) if valid.size else (None, None)
         out[name] = {"low": _num(low), "high": _num(high), "n_valid": int(valid.size)}
     return out
 
@@ -281,29 +333,56 @@ def evaluate(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> dict[
     return {
         "paper_f1": PAPER_F1,
         "positive_class": POSITIVE_CLASS,
-        "confusion_layout": "[[ES->ES, ES->PNES], [PNES->ES, PNES->PNES]] (rows true, columns predicted)",
+        "confusion_layout": CONFUSION_LAYOUT,
         "counts": {
             "n_videos": len(frame),
             "n_subjects": len(subjects),
             "videos_per_class": {lab: int((frame["label"] == lab).sum()) for lab in LABELS},
             "subjects_per_class": {lab: int((subjects["label"] == lab).sum()) for lab in LABELS},
-            "subjects_with_mixed_labels": subjects.loc[subjects["mixed_labels"], "subject_id"].tolist(),
+            "subjects_with_mixed_labels": subjects.loc[
+                subjects["mixed_labels"], "subject_id"
+            ].tolist(),
             "n_folds": int(frame["fold"].nunique()) if "fold" in frame.columns else len(subjects),
         },
-        "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95, "method": "percentile",
-                      "resampled": "patients (clustered: all videos of a drawn patient)"},
-        "video": level_figures(frame["label"], frame["pred"], frame["p_PNES"], *video_args,
-                               n_boot=n_boot, seed=seed),
-        "subject": {"rule": SUBJECT_RULE, **level_figures(
-            subjects["label"], subjects["pred"], subjects["p_PNES"], subjects["subject_id"],
-            n_boot=n_boot, seed=seed)},
+        "bootstrap": {
+            "n_boot": n_boot,
+            "seed": seed,
+            "level": 0.95,
+            "method": "percentile",
+            "resampled": "patients (clustered: all videos of a drawn patient)",
+        },
+        "video": level_figures(
+            frame["label"], frame["pred"], frame["p_PNES"], *video_args, n_boot=n_boot, seed=seed
+        ),
+        "subject": {
+            "rule": SUBJECT_RULE,
+            **level_figures(
+                subjects["label"],
+                subjects["pred"],
+                subjects["p_PNES"],
+                subjects["subject_id"],
+                n_boot=n_boot,
+                seed=seed,
+            ),
+        },
         "majority_baseline": {
             "rule": MAJORITY_RULE,
-            "video": level_figures(baseline["label"], baseline["pred"], baseline["p_PNES"],
-                                   *video_args, n_boot=n_boot, seed=seed),
-            "subject": level_figures(base_subjects["label"], base_subjects["pred"],
-                                     base_subjects["p_PNES"], base_subjects["subject_id"],
-                                     n_boot=n_boot, seed=seed),
+            "video": level_figures(
+                baseline["label"],
+                baseline["pred"],
+                baseline["p_PNES"],
+                *video_args,
+                n_boot=n_boot,
+                seed=seed,
+            ),
+            "subject": level_figures(
+                base_subjects["label"],
+                base_subjects["pred"],
+                base_subjects["p_PNES"],
+                base_subjects["subject_id"],
+                n_boot=n_boot,
+                seed=seed,
+            ),
         },
         "per_subject": subjects.to_dict(orient="records"),
     }

@@ -89,7 +89,7 @@ def _fmt(value: Any) -> str:
 def log_summary_run(config: DictConfig, model_dir: Path, metrics: dict[str, Any]) -> None:
     """One wandb summary run per model (group = the sweep, job_type = report)."""
     node = (config.get("logger") or {}).get("wandb")
-    if node is None:
+    if node is None or "_target_" not in node:
         return
     import wandb
 

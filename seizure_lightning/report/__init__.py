@@ -55,15 +55,23 @@ def _load_predictions(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     return read_predictions(source)
 
 
-def _plots(predictions: pd.DataFrame, windows: pd.DataFrame | None, metrics: dict[str, Any],
-           out_dir: Path) -> dict[str, str]:
+def _plots(
+    predictions: pd.DataFrame, windows: pd.DataFrame | None, metrics: dict[str, Any], out_dir: Path
+) -> dict[str, str]:
     from seizure_lightning.report import plots
 
     images = {}
     plots.plot_confusion(metrics["video"]["confusion"], out_dir / "confusion_matrix.png")
     images["confusion"] = "confusion_matrix.png"
-    if plots.plot_roc_pr(predictions, out_dir / "roc_pr.png", metrics["video"]["auroc"],
-                         metrics["video"]["auprc"]) is not None:
+    if (
+        plots.plot_roc_pr(
+            predictions,
+            out_dir / "roc_pr.png",
+            metrics["video"]["auroc"],
+            metrics["video"]["auprc"],
+        )
+        is not None
+    ):
         images["roc_pr"] = "roc_pr.png"
     plots.plot_subject_accuracy(subject_table(predictions), out_dir / "subject_accuracy.png")
     images["subject_accuracy"] = "subject_accuracy.png"
@@ -138,14 +146,16 @@ def write_sweep_report(
     info = {
         "sweep_dir": str(sweep_dir),
         "folds_ok": int((status["status"] == "ok").sum()),
-        "folds_failed": status.loc[status["status"].isin(["failed", "invalid", "incomplete"]),
-                                   "fold"].tolist(),
+        "folds_failed": status.loc[
+            status["status"].isin(["failed", "invalid", "incomplete"]), "fold"
+        ].tolist(),
         "folds_missing": status.loc[status["status"] == "missing", "fold"].tolist(),
         **(extra or {}),
         "folds": status.drop(columns=["dir"]).to_dict(orient="records"),
     }
-    return write_report(predictions, out, windows=windows, n_boot=n_boot, seed=seed, title=title,
-                        extra=info)
+    return write_report(
+        predictions, out, windows=windows, n_boot=n_boot, seed=seed, title=title, extra=info
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,8 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 on bad input)."""
     args = _parser().parse_args(argv)
     try:
-        metrics = write_report(args.predictions, args.out, windows=args.windows,
-                               n_boot=args.n_boot, seed=args.seed, title=args.title)
+        metrics = write_report(
+            args.predictions,
+            args.out,
+            windows=args.windows,
+            n_boot=args.n_boot,
+            seed=args.seed,
+            title=args.title,
+        )
     except (PredictionsError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

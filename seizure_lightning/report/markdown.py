@@ -54,7 +54,8 @@ def _with_ci(level: dict[str, Any], name: str) -> str:
 def _figures_table(metrics: dict[str, Any]) -> list[str]:
     base = metrics["majority_baseline"]
     lines = [
-        "| Figure | Video level (95% CI) | Subject level (95% CI) | Majority, video | Majority, subject |",
+        "| Figure | Video level (95% CI) | Subject level (95% CI) "
+        "| Majority, video | Majority, subject |",
         "| --- | --- | --- | --- | --- |",
     ]
     for name in METRICS:
@@ -67,16 +68,20 @@ def _figures_table(metrics: dict[str, Any]) -> list[str]:
 
 
 def _confusion_table(confusion: list[list[int]], what: str) -> list[str]:
-    lines = [f"| {what}: true \\ predicted | {LABELS[0]} | {LABELS[1]} | total |",
-             "| --- | --- | --- | --- |"]
+    lines = [
+        f"| {what}: true \\ predicted | {LABELS[0]} | {LABELS[1]} | total |",
+        "| --- | --- | --- | --- |",
+    ]
     for lab, row in zip(LABELS, confusion):
         lines.append(f"| {lab} | {row[0]} | {row[1]} | {sum(row)} |")
     return lines
 
 
 def _subject_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| Subject | Label | Videos | Correct | Accuracy | mean p_PNES | Subject prediction |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| Subject | Label | Videos | Correct | Accuracy | mean p_PNES | Subject prediction |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         lines.append(
             f"| {r['subject_id']} | {r['label']}{' (mixed)' if r.get('mixed_labels') else ''} | "
@@ -91,26 +96,39 @@ def _extra_section(extra: dict[str, Any]) -> list[str]:
     for key, value in extra.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             columns = list(value[0])
-            lines += ["", f"**{key}**", "", "| " + " | ".join(columns) + " |",
-                      "|" + " --- |" * len(columns)]
-            lines += ["| " + " | ".join(_fmt(v.get(c)).replace("|", "/").replace("\n", " ")
-                                        for c in columns) + " |" for v in value]
+            lines += [
+                "",
+                f"**{key}**",
+                "",
+                "| " + " | ".join(columns) + " |",
+                "|" + " --- |" * len(columns),
+            ]
+            lines += [
+                "| "
+                + " | ".join(_fmt(v.get(c)).replace("|", "/").replace("\n", " ") for c in columns)
+                + " |"
+                for v in value
+            ]
             lines.append("")
         else:
             shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else _fmt(value)
             lines.append(f"- {key}: {shown or '(none)'}")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _fold_warnings(extra: dict[str, Any]) -> list[str]:
     lines = []
     for key in ("folds_failed", "folds_missing"):
         if extra.get(key):
-            lines.append(f"> **Warning:** {key.replace('_', ' ')}: {', '.join(map(str, extra[key]))}. "
-                         "Their videos are not in these figures.")
+            lines.append(
+                f"> **Warning:** {key.replace('_', ' ')}: {', '.join(map(str, extra[key]))}. "
+                "Their videos are not in these figures."
+            )
     if extra.get("pretrain_overlap"):
-        lines.append("> **Note:** pre-training saw contextual video of held-out subject(s) "
-                     f"({extra['pretrain_overlap']}), allowed by `loso.allow_pretrain_overlap=true`.")
+        lines.append(
+            "> **Note:** pre-training saw contextual video of held-out subject(s) "
+            f"({extra['pretrain_overlap']}), allowed by `loso.allow_pretrain_overlap=true`."
+        )
     return [*lines, ""] if lines else []
 
 
@@ -132,9 +150,13 @@ def render_markdown(metrics: dict[str, Any], images: dict[str, str], title: str)
         "## Figures",
         "",
         f"Paper's F1: `{PAPER_F1}`. Sensitivity/specificity, AUROC, AUPRC and Brier take PNES as "
-        "the positive class. " + (
+        "the positive class. "
+        + (
             f"95% CIs: percentile bootstrap, {boot['n_boot']} resamples of patients "
-            f"(clustered, seed {boot['seed']})." if boot["n_boot"] else "No bootstrap CIs (n_boot = 0)."),
+            f"(clustered, seed {boot['seed']})."
+            if boot["n_boot"]
+            else "No bootstrap CIs (n_boot = 0)."
+        ),
         "",
         *_figures_table(metrics),
         "",
@@ -147,19 +169,34 @@ def render_markdown(metrics: dict[str, Any], images: dict[str, str], title: str)
     notes += [f"- subject level: {n}" for n in metrics["subject"]["notes"]]
     if notes:
         lines += ["Notes:", "", *notes, ""]
-    lines += ["## Confusion matrices", "",
-              *_confusion_table(video["confusion"], "Videos"), "",
-              *_confusion_table(metrics["subject"]["confusion"], "Subjects"), ""]
+    lines += [
+        "## Confusion matrices",
+        "",
+        *_confusion_table(video["confusion"], "Videos"),
+        "",
+        *_confusion_table(metrics["subject"]["confusion"], "Subjects"),
+        "",
+    ]
     if "confusion" in images:
         lines += [f"![confusion matrix]({images['confusion']})", ""]
     if "roc_pr" in images:
-        lines += ["## ROC and precision-recall", "", f"![ROC and PR curves]({images['roc_pr']})", ""]
+        lines += [
+            "## ROC and precision-recall",
+            "",
+            f"![ROC and PR curves]({images['roc_pr']})",
+            "",
+        ]
     lines += ["## Per subject", ""]
     if "subject_accuracy" in images:
         lines += [f"![per-subject accuracy]({images['subject_accuracy']})", ""]
     lines += [*_subject_table(metrics["per_subject"]), ""]
     if "timelines" in images:
-        lines += ["## Per-video probability timelines", "", f"![timelines]({images['timelines']})", ""]
+        lines += [
+            "## Per-video probability timelines",
+            "",
+            f"![timelines]({images['timelines']})",
+            "",
+        ]
     if extra:
         lines += _extra_section(extra)
     lines += ["## Positive class of each figure", ""]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from seizure_lightning.constants import LABELS
 from seizure_lightning.evaluation.folds import natural_key
@@ -42,8 +43,15 @@ def plot_confusion(confusion: list[list[int]], path: str | os.PathLike, title: s
     for i in range(2):
         for j in range(2):
             share = cm[i, j] / cm[i].sum() if cm[i].sum() else float("nan")
-            ax.text(j, i, f"{int(cm[i, j])}\n({share:.0%})", ha="center", va="center",
-                    color="white" if share > 0.5 else "black", fontsize=12)
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}\n({share:.0%})",
+                ha="center",
+                va="center",
+                color="white" if share > 0.5 else "black",
+                fontsize=12,
+            )
     ax.set_xticks([0, 1], [f"pred {lab}" for lab in LABELS])
     ax.set_yticks([0, 1], [f"true {lab}" for lab in LABELS])
     ax.set_title(title or "Video-level confusion matrix")
@@ -74,13 +82,25 @@ def plot_roc_pr(
     roc, pr = fig.subplots(1, 2)
     roc.plot(fpr, tpr, color=COLORS["PNES"], label=f"model (AUROC {_fmt(auroc)})")
     roc.plot([0, 1], [0, 1], ls="--", color="grey", label="chance / majority (0.5)")
-    roc.set(xlabel="1 - specificity (ES called PNES)", ylabel="sensitivity (PNES recall)",
-            title="ROC, PNES positive", xlim=(0, 1), ylim=(0, 1.02))
+    roc.set(
+        xlabel="1 - specificity (ES called PNES)",
+        ylabel="sensitivity (PNES recall)",
+        title="ROC, PNES positive",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+    )
     prevalence = y.mean()
-    pr.step(recall, precision, where="post", color=COLORS["PNES"], label=f"model (AUPRC {_fmt(auprc)})")
+    pr.step(
+        recall, precision, where="post", color=COLORS["PNES"], label=f"model (AUPRC {_fmt(auprc)})"
+    )
     pr.axhline(prevalence, ls="--", color="grey", label=f"chance / majority ({prevalence:.3f})")
-    pr.set(xlabel="recall (PNES)", ylabel="precision (PNES)", title="Precision-recall, PNES positive",
-           xlim=(0, 1), ylim=(0, 1.02))
+    pr.set(
+        xlabel="recall (PNES)",
+        ylabel="precision (PNES)",
+        title="Precision-recall, PNES positive",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+    )
     for ax in (roc, pr):
         ax.legend(loc="lower right" if ax is roc else "upper right", fontsize=8)
         ax.grid(alpha=0.3)
@@ -98,15 +118,21 @@ def plot_subject_accuracy(subjects: pd.DataFrame, path: str | os.PathLike) -> Pa
         for xi, (acc, nv) in enumerate(zip(subjects["accuracy"], subjects["n_videos"])):
             ax.text(xi, acc + 0.02, str(int(nv)), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, subjects["subject_id"], rotation=90, fontsize=7 if n > 30 else 9)
-    ax.set(ylim=(0, 1.12), ylabel="videos correct (share)",
-           title="Per-subject video accuracy (numbers: videos per subject)")
-    handles = [ax.bar([0], [0], color=COLORS[lab], label=f"{lab} patient") for lab in LABELS]
+    ax.set(
+        ylim=(0, 1.12),
+        ylabel="videos correct (share)",
+        title="Per-subject video accuracy (numbers: videos per subject)",
+    )
+    ax.set_xlim(-0.6, n - 0.4)
+    handles = [Patch(color=COLORS[lab], label=f"{lab} patient") for lab in LABELS]
     ax.legend(handles=handles, loc="lower right", fontsize=8)
     return _save(fig, Path(path))
 
 
 def plot_timelines(
-    windows: pd.DataFrame, predictions: pd.DataFrame, path: str | os.PathLike,
+    windows: pd.DataFrame,
+    predictions: pd.DataFrame,
+    path: str | os.PathLike,
     max_videos: int = MAX_TIMELINES,
 ) -> tuple[Path, int, int]:
     """Window-by-window p_PNES of each video (small multiples, misclassified videos first).
@@ -115,34 +141,54 @@ def plot_timelines(
     """
     video_pred = dict(zip(predictions["video_id"], predictions["pred"]))
     first = windows.groupby("video_id", sort=False)[["label", "subject_id"]].first()
-    ids = sorted(first.index, key=lambda v: (video_pred.get(v) == first.at[v, "label"], natural_key(v)))
+    ids = sorted(
+        first.index, key=lambda v: (video_pred.get(v) == first.at[v, "label"], natural_key(v))
+    )
     shown = ids[:max_videos]
     cols = min(4, len(shown))
     rows = math.ceil(len(shown) / cols)
     width, height = 3.2 * cols + 0.7, 2.1 * rows + 1.2
     fig = _figure(width, height, layout=None)  # fixed margins (inches): a constrained grid is slow
-    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.6 / height,
-                        top=1 - 0.7 / height, hspace=0.5, wspace=0.12)
+    fig.subplots_adjust(
+        left=0.75 / width,
+        right=1 - 0.15 / width,
+        bottom=0.6 / height,
+        top=1 - 0.7 / height,
+        hspace=0.5,
+        wspace=0.12,
+    )
     axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
     for ax, vid in zip(axes, shown):
         w = windows[windows["video_id"] == vid].sort_values("start_s")
         label = str(first.at[vid, "label"])
         ax.hlines(w["p_PNES"], w["start_s"], w["end_s"], color=COLORS.get(label, "k"), alpha=0.35)
-        ax.plot((w["start_s"] + w["end_s"]) / 2, w["p_PNES"], "o-", ms=3, color=COLORS.get(label, "k"))
+        ax.plot(
+            (w["start_s"] + w["end_s"]) / 2, w["p_PNES"], "o-", ms=3, color=COLORS.get(label, "k")
+        )
         ax.axhline(0.5, ls="--", lw=0.8, color="grey")
         pred = video_pred.get(vid, "?")
-        ax.set_title(f"{vid} ({first.at[vid, 'subject_id']}): {label}->{pred}", fontsize=8,
-                     color="black" if pred == label else "#b00000")
+        ax.set_title(
+            f"{vid} ({first.at[vid, 'subject_id']}): {label}->{pred}",
+            fontsize=8,
+            color="black" if pred == label else "#b00000",
+        )
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(shown):]:
+    for ax in axes[len(shown) :]:
         ax.set_visible(False)
     fig.supxlabel("time in video (s)", fontsize=9)
     fig.supylabel("window p_PNES", fontsize=9)
-    fig.suptitle(f"Per-window probability timelines ({len(shown)} of {len(ids)} videos, "
-                 "misclassified first; red title = misclassified)", fontsize=10)
+    fig.suptitle(
+        f"Per-window probability timelines ({len(shown)} of {len(ids)} videos, "
+        "misclassified first; red title = misclassified)",
+        fontsize=10,
+    )
     return _save(fig, Path(path)), len(shown), len(ids)
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.3f}"
+    )

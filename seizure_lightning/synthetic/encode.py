@@ -29,7 +29,7 @@ class VideoWriter:
         stream.time_base = 1 / self.fps
         stream.options = {
             "crf": str(crf),
-            "preset": "veryfast",
+            "preset": "ultrafast",
             "bf": "0",
             "threads": "1",
             "g": str(max(1, round(2 * float(self.fps)))),

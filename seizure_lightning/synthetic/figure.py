@@ -82,32 +82,27 @@ def patient_capsules(
         hip = pelvis + pt(z, side * 0.065 * w)
         knee = hip + 0.23 * _dirs(ang[:, i_hip], side)
         a2 = ang[:, i_hip] + 0.4 * ang[:, i_kn]
-        ankle = knee + 0.22 * _dirs(a2, side)
-        foot = ankle + 0.045 * _dirs(a2, side)
+        foot = knee + 0.26 * _dirs(a2, side)
         caps += [
             (hip, knee, np.full(n, 0.05 * w), col["legwear"]),
-            (knee, ankle, np.full(n, 0.04 * w), col["legwear"]),
-            (ankle, foot, np.full(n, 0.03), col["skin"]),
+            (knee, foot, np.full(n, 0.038 * w), col["legwear"]),
         ]
         sh = pt(-0.31 * ts, trunk + side * 0.11 * w * m.breath)
         elbow = sh + 0.16 * _dirs(ang[:, i_sh], side)
         a2 = ang[:, i_sh] - ang[:, i_el]
-        wrist = elbow + 0.15 * _dirs(a2, side)
-        hand = wrist + 0.035 * _dirs(a2, side)
+        hand = elbow + 0.18 * _dirs(a2, side)
         arms += [
             (sh, elbow, np.full(n, 0.034 * w), col["gown"]),
-            (elbow, wrist, np.full(n, 0.028 * w), col["skin"]),
-            (wrist, hand, np.full(n, 0.03), col["skin"]),
+            (elbow, hand, np.full(n, 0.028 * w), col["skin"]),
         ]
     caps.append((neck, pelvis, 0.1 * w * m.breath, col["gown"]))
     caps.append((pelvis - pt(0.05, z), pelvis, np.full(n, 0.085 * w), col["gown"]))
     if blanket is not None:
-        knees_y = 0.5 * (caps[0][1][:, 1] + caps[3][1][:, 1])
+        knees_y = 0.5 * (caps[0][1][:, 1] + caps[2][1][:, 1])
         b0 = pt(0.06 + 0.3 * pelvis_d, 0.3 * knees_y)
         b1 = pt(0.5, 0.4 * knees_y)
         caps.append((b0, b1, np.full(n, 0.17 * w), blanket))
     caps += arms
-    caps.append((neck, head, np.full(n, 0.035), col["skin"]))
     caps.append((head, head, np.full(n, 0.062), col["skin"]))
     hair_c = head + pt(-0.02 * ts, z)
     caps.append((hair_c, hair_c - pt(0.015, z), np.full(n, 0.05), col["hair"]))

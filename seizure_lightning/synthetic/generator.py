@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
 import json
+import multiprocessing as mp
 import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,7 +37,14 @@ SEIZURE_COLUMNS = ("video_id", "subject_id", "label", "path", "start_s", "end_s"
 CONTEXTUAL_COLUMNS = ("path", "subject_id", "start_s", "end_s")
 _STREAM_PLAN, _STREAM_SUBJECT, _STREAM_SEIZURE, _STREAM_CONTEXT = 0, 1, 2, 3
 _SCRUBS = np.array(
-    [[70, 110, 190], [60, 150, 120], [40, 130, 140], [130, 40, 60], [225, 225, 225], [120, 120, 130]],
+    [
+        [70, 110, 190],
+        [60, 150, 120],
+        [40, 130, 140],
+        [130, 40, 60],
+        [225, 225, 225],
+        [120, 120, 130],
+    ],
     np.float32,
 )
 
@@ -79,7 +90,9 @@ def plan_dataset(cfg: SynthConfig, seed: int) -> tuple[list[Subject], list[Video
     labels = [labels[i] for i in rng.permutation(len(labels))]
     width = max(2, len(str(len(labels))))
     subjects = [
-        Subject(i, f"P{i + 1:0{width}d}", lab, cfg.resolutions[int(rng.integers(len(cfg.resolutions)))])
+        Subject(
+            i, f"P{i + 1:0{width}d}", lab, cfg.resolutions[int(rng.integers(len(cfg.resolutions)))]
+        )
         for i, lab in enumerate(labels)
     ]
     fps_choices = cfg.fps_fractions
@@ -102,9 +115,16 @@ def plan_dataset(cfg: SynthConfig, seed: int) -> tuple[list[Subject], list[Video
             pre, post = rng.uniform(*cfg.embed_context_seconds, 2)
         plans.append(
             VideoPlan(
-                k, f"SZ{k + 1:04d}", "seizure", subj, label, fps,
-                round(pre * fps), max(2, round(seconds * fps)), round(post * fps),
-            )  # fmt: skip
+                k,
+                f"SZ{k + 1:04d}",
+                "seizure",
+                subj,
+                label,
+                fps,
+                round(pre * fps),
+                max(2, round(seconds * fps)),
+                round(post * fps),
+            )
         )
     order = [subjects[i] for i in rng.permutation(len(subjects))]
     clo, chi = cfg.contextual_seconds
@@ -112,13 +132,26 @@ def plan_dataset(cfg: SynthConfig, seed: int) -> tuple[list[Subject], list[Video
         fps = fps_choices[int(rng.integers(len(fps_choices)))]
         n = max(2, round(rng.uniform(clo, chi) * fps))
         plans.append(
-            VideoPlan(len(plans), f"CTX{k + 1:04d}", "contextual", order[k % len(order)], None, fps, 0, n, 0)
+            VideoPlan(
+                len(plans),
+                f"CTX{k + 1:04d}",
+                "contextual",
+                order[k % len(order)],
+                None,
+                fps,
+                0,
+                n,
+                0,
+            )
         )
     return subjects, plans
 
 
 # ----------------------------------------------------------------------------- render
-def _subject_look(seed: int, subject: Subject, noise: tuple[float, float]) -> tuple[Room, Appearance]:
+@functools.lru_cache(maxsize=2)
+def _subject_look(
+    seed: int, subject: Subject, noise: tuple[float, float]
+) -> tuple[Room, Appearance]:
     rng = np.random.default_rng([seed, _STREAM_SUBJECT, subject.index])
     w, h = subject.resolution
     return make_room(rng, w, h, noise), make_appearance(rng)
@@ -165,14 +198,21 @@ def _fmt(x: float) -> str:
     return f"{float(x):.6f}".rstrip("0").rstrip(".")
 
 
-def _render(cfg: SynthConfig, seed: int, plan: VideoPlan, look: tuple[Room, Appearance], root: Path):
+def _render(cfg: SynthConfig, seed: int, root: Path, plan: VideoPlan) -> tuple[int, dict]:
+    """Render and encode one video (and its box track); return its manifest row."""
+    look = _subject_look(seed, plan.subject, cfg.noise_std)
     scene = build_scene(cfg, seed, plan, *look)
     rel = f"videos/{plan.file_id}.mp4"
     with VideoWriter(root / rel, look[0].width, look[0].height, plan.fps, cfg.crf) as writer:
         for frame in scene.frames():
             writer.write(frame)
     if plan.kind != "seizure":
-        return {"path": rel, "subject_id": plan.subject.subject_id, "start_s": "", "end_s": ""}
+        return plan.index, {
+            "path": rel,
+            "subject_id": plan.subject.subject_id,
+            "start_s": "",
+            "end_s": "",
+        }
     box_rel = f"boxes/{plan.file_id}.csv"
     buf = io.StringIO()
     buf.write("frame,x1,y1,x2,y2\n")
@@ -183,7 +223,7 @@ def _render(cfg: SynthConfig, seed: int, plan: VideoPlan, look: tuple[Room, Appe
     if plan.embedded:
         start = _fmt(plan.n_pre / plan.fps)
         end = _fmt((plan.n_pre + plan.n_main) / plan.fps)
-    return {
+    return plan.index, {
         "video_id": plan.file_id,
         "subject_id": plan.subject.subject_id,
         "label": plan.label,
@@ -202,18 +242,31 @@ def _csv(rows: list[dict], columns: tuple[str, ...]) -> str:
     return buf.getvalue()
 
 
-def _build(cfg: SynthConfig, preset: str, seed: int, root: Path, progress: bool) -> dict:
+def _build(
+    cfg: SynthConfig, preset: str, seed: int, root: Path, progress: bool, workers: int
+) -> dict:
     subjects, plans = plan_dataset(cfg, seed)
     (root / "videos").mkdir()
     (root / "boxes").mkdir()
-    rows: dict[int, dict] = {}
     order = sorted(plans, key=lambda p: (p.subject.index, p.index))
-    look_of: tuple[int, tuple[Room, Appearance]] | None = None
-    with tqdm(total=len(plans), desc="synthetic EMU", unit="video", disable=None if progress else True) as bar:
-        for plan in order:
-            if look_of is None or look_of[0] != plan.subject.index:
-                look_of = (plan.subject.index, _subject_look(seed, plan.subject, cfg.noise_std))
-            rows[plan.index] = _render(cfg, seed, plan, look_of[1], root)
+    job = functools.partial(_render, cfg, seed, root)
+    rows: dict[int, dict] = {}
+    bar = tqdm(
+        total=len(plans), desc="synthetic EMU", unit="video", disable=None if progress else True
+    )
+    with bar, contextlib.ExitStack() as stack:
+        if workers > 1:
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            pool = stack.enter_context(
+                ProcessPoolExecutor(
+                    min(workers, len(plans) or 1), mp_context=mp.get_context(method)
+                )
+            )
+            results = pool.map(job, order)
+        else:
+            results = map(job, order)
+        for index, row in results:
+            rows[index] = row
             bar.update(1)
     sz_rows = [rows[p.index] for p in plans if p.kind == "seizure"]
     ctx_rows = [rows[p.index] for p in plans if p.kind == "contextual"]
@@ -225,19 +278,23 @@ def _build(cfg: SynthConfig, preset: str, seed: int, root: Path, progress: bool)
     return meta
 
 
-def _meta(cfg: SynthConfig, preset: str, seed: int, subjects: list[Subject], plans: list[VideoPlan]):
+def _meta(
+    cfg: SynthConfig, preset: str, seed: int, subjects: list[Subject], plans: list[VideoPlan]
+):
     sz = [p for p in plans if p.kind == "seizure"]
     ctx = [p for p in plans if p.kind == "contextual"]
     ctx_seconds = [p.n_frames / p.fps for p in ctx]
     per_subject = []
     for s in subjects:
-        per_subject.append({
-            "subject_id": s.subject_id,
-            "label": s.label,
-            "resolution": list(s.resolution),
-            "seizures": sum(p.subject.index == s.index for p in sz),
-            "contextual_recordings": sum(p.subject.index == s.index for p in ctx),
-        })  # fmt: skip
+        per_subject.append(
+            {
+                "subject_id": s.subject_id,
+                "label": s.label,
+                "resolution": list(s.resolution),
+                "seizures": sum(p.subject.index == s.index for p in sz),
+                "contextual_recordings": sum(p.subject.index == s.index for p in ctx),
+            }
+        )
     counts = {
         "subjects_es": cfg.subjects_es,
         "subjects_pnes": cfg.subjects_pnes,
@@ -330,14 +387,18 @@ def generate(
     overwrite: bool = False,
     *,
     progress: bool = True,
+    workers: int = 1,
     **overrides: Any,
 ) -> Path:
     """Generate the dataset into ``out_dir`` (atomically) and return its absolute path.
 
     ``overrides`` are ``SynthConfig`` fields (``None`` = preset value). A finished dataset of the
     same parameters in ``out_dir`` is reused unless ``overwrite``; any other non-empty
-    ``out_dir`` is refused unless ``overwrite``.
+    ``out_dir`` is refused unless ``overwrite``. ``workers`` > 1 renders videos in that many
+    processes (the output does not depend on it).
     """
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
+        raise ValueError(f"synth parameter 'workers' must be an integer >= 1, got {workers!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"synth parameter 'seed' must be a non-negative integer, got {seed!r}")
     cfg = resolve_config(preset, **overrides)
@@ -360,7 +421,7 @@ def generate(
     if occupied:
         staging = out.with_name(f".{out.name}.new-{uuid.uuid4().hex[:8]}")
         with atomic_dir(staging) as tmp:
-            meta = _build(cfg, preset, int(seed), tmp, progress)
+            meta = _build(cfg, preset, int(seed), tmp, progress, int(workers))
         trash = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(out, trash)
         os.replace(staging, out)
@@ -369,15 +430,20 @@ def generate(
         if out.is_dir():
             out.rmdir()
         with atomic_dir(out) as tmp:
-            meta = _build(cfg, preset, int(seed), tmp, progress)
+            meta = _build(cfg, preset, int(seed), tmp, progress, int(workers))
     log.info(
         "synthetic dataset ready: %d videos, %d frames in %.1f s -> %s",
-        meta["counts"]["videos"], meta["counts"]["frames"], time.perf_counter() - t0, out,
-    )  # fmt: skip
+        meta["counts"]["videos"],
+        meta["counts"]["frames"],
+        time.perf_counter() - t0,
+        out,
+    )
     return out
 
 
-def dataset_dir(cache_root: str | os.PathLike, preset: str = "tiny", seed: int = 0, **overrides) -> Path:
+def dataset_dir(
+    cache_root: str | os.PathLike, preset: str = "tiny", seed: int = 0, **overrides
+) -> Path:
     """The cache folder that ``ensure_dataset`` uses for these parameters."""
     cfg = resolve_config(preset, **overrides)
     name = f"synthetic-{preset}-seed{int(seed)}-{params_hash(cfg, int(seed))}"
@@ -390,6 +456,7 @@ def ensure_dataset(
     seed: int = 0,
     *,
     progress: bool = True,
+    workers: int = 1,
     **overrides: Any,
 ) -> Path:
     """Return the cached dataset for these parameters, generating it once if needed.
@@ -403,7 +470,15 @@ def ensure_dataset(
     if is_dataset(folder, digest):
         return folder
     try:
-        return generate(folder, preset, seed, overwrite=folder.exists(), progress=progress, **overrides)
+        return generate(
+            folder,
+            preset,
+            seed,
+            overwrite=folder.exists(),
+            progress=progress,
+            workers=workers,
+            **overrides,
+        )
     except OSError:
         if is_dataset(folder, digest):
             return folder

@@ -19,10 +19,18 @@ from dataclasses import dataclass
 import numpy as np
 
 CHANNELS: tuple[str, ...] = (
-    "l_shoulder", "l_elbow", "r_shoulder", "r_elbow",
-    "l_hip", "l_knee", "r_hip", "r_knee",
-    "head", "pelvis", "trunk",
-)  # fmt: skip
+    "l_shoulder",
+    "l_elbow",
+    "r_shoulder",
+    "r_elbow",
+    "l_hip",
+    "l_knee",
+    "r_hip",
+    "r_knee",
+    "head",
+    "pelvis",
+    "trunk",
+)
 N_CH = len(CHANNELS)
 # radians for limb joints, body lengths for head / pelvis / trunk displacements
 CHANNEL_GAIN = np.array(
@@ -183,7 +191,9 @@ def _pnes(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     return sig.astype(np.float32)
 
 
-def _pauses(rng: np.random.Generator, t: np.ndarray, lo: float, hi: float, total: float) -> np.ndarray:
+def _pauses(
+    rng: np.random.Generator, t: np.ndarray, lo: float, hi: float, total: float
+) -> np.ndarray:
     """1-3 pauses of ``total`` seconds in all, placed in [lo, hi]; smooth 0..1 indicator."""
     out = np.zeros_like(t)
     n = int(rng.integers(1, 4))
@@ -263,9 +273,13 @@ def _activity(
     if name == "eat":
         side = int(rng.integers(0, 2)) * 2
         period = rng.uniform(3.0, 6.0)
-        ph = 2 * np.pi * np.cumsum(np.exp(0.2 * ou_noise(rng, len(t), 0.04, 2.0))) * (
-            t[1] - t[0] if len(t) > 1 else 0.04
-        ) / period
+        ph = (
+            2
+            * np.pi
+            * np.cumsum(np.exp(0.2 * ou_noise(rng, len(t), 0.04, 2.0)))
+            * (t[1] - t[0] if len(t) > 1 else 0.04)
+            / period
+        )
         lift = (0.5 - 0.5 * np.cos(ph)) ** 2
         sig[:, side] += 0.8 * lift
         sig[:, side + 1] += 2.0 * lift

@@ -162,9 +162,7 @@ def validate(cfg: SynthConfig) -> SynthConfig:
         "fps_choices": _as_fps(cfg.fps_choices),
         "resolutions": _as_resolutions(cfg.resolutions),
         "embedded_fraction": _as_prob("embedded_fraction", cfg.embedded_fraction),
-        "embed_context_seconds": _as_range(
-            "embed_context_seconds", cfg.embed_context_seconds, 0.5
-        ),
+        "embed_context_seconds": _as_range("embed_context_seconds", cfg.embed_context_seconds, 0.5),
         "night_prob": _as_prob("night_prob", cfg.night_prob),
         "blanket_prob": _as_prob("blanket_prob", cfg.blanket_prob),
         "visitor_prob": _as_prob("visitor_prob", cfg.visitor_prob),
@@ -184,7 +182,9 @@ def validate(cfg: SynthConfig) -> SynthConfig:
                 " every subject has at least one seizure"
             )
         if n_sub == 0 and n_sz > 0:
-            raise ValueError(f"synth parameter 'seizures_{cls}' must be 0 when 'subjects_{cls}' is 0")
+            raise ValueError(
+                f"synth parameter 'seizures_{cls}' must be 0 when 'subjects_{cls}' is 0"
+            )
     return SynthConfig(**vals)
 
 
@@ -195,7 +195,9 @@ def resolve_config(preset: str | SynthConfig = "tiny", **overrides: Any) -> Synt
     elif isinstance(preset, str) and preset in PRESETS:
         base = PRESETS[preset]
     else:
-        raise ValueError(f"synth parameter 'preset' must be one of {sorted(PRESETS)}, got {preset!r}")
+        raise ValueError(
+            f"synth parameter 'preset' must be one of {sorted(PRESETS)}, got {preset!r}"
+        )
     unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
     if unknown:
         raise ValueError(

@@ -47,7 +47,7 @@ def smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndar
     g01 = grid[y0][:, x0 + 1]
     g10 = grid[y0 + 1][:, x0]
     g11 = grid[y0 + 1][:, x0 + 1]
-    return (g00 * (1 - fy) * (1 - fx) + g01 * (1 - fy) * fx + g10 * fy * (1 - fx) + g11 * fy * fx)
+    return g00 * (1 - fy) * (1 - fx) + g01 * (1 - fy) * fx + g10 * fy * (1 - fx) + g11 * fy * fx
 
 
 def fill_rect(
@@ -95,7 +95,10 @@ def make_room(
     axis = np.array([np.cos(angle), np.sin(angle)], np.float32)
     normal = np.array([-axis[1], axis[0]], np.float32)
     origin = np.array(
-        [width / 2 + rng.uniform(-0.07, 0.07) * width, height / 2 + rng.uniform(-0.08, 0.08) * height],
+        [
+            width / 2 + rng.uniform(-0.07, 0.07) * width,
+            height / 2 + rng.uniform(-0.08, 0.08) * height,
+        ],
         np.float32,
     )
     frame_col = np.clip(rng.uniform(40, 120) + rng.normal(0, 10, 3), 0, 255)

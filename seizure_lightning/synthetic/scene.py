@@ -30,9 +30,12 @@ class Scene:
     def _pixels(self, caps: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
         p0, p1, r, colors = caps
         s = self.room.scale * self.appearance.length
-        return self.room.to_px(p0 * self.appearance.length), self.room.to_px(
-            p1 * self.appearance.length
-        ), r * s, colors
+        return (
+            self.room.to_px(p0 * self.appearance.length),
+            self.room.to_px(p1 * self.appearance.length),
+            r * s,
+            colors,
+        )
 
     def patient_px(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
         """Patient capsules in pixels: p0, p1 [T, K, 2], r [T, K], colours."""

@@ -49,11 +49,17 @@ def check_launch(cfg: DictConfig) -> None:
 
 
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
-    """Instantiate every callback of ``cfg.callbacks``."""
+    """Instantiate every callback of ``cfg.callbacks`` (no progress bar when the trainer has
+    ``enable_progress_bar: false``)."""
+    from lightning.pytorch.callbacks import ProgressBar
+
+    bar = cfg.trainer.get("enable_progress_bar", True)
     callbacks = []
     for node in (cfg.get("callbacks") or {}).values():
         if isinstance(node, DictConfig) and "_target_" in node:
-            callbacks.append(instantiate(node))
+            callback = instantiate(node)
+            if bar or not isinstance(callback, ProgressBar):
+                callbacks.append(callback)
     return callbacks
 
 

@@ -88,7 +88,7 @@ def video_predictions(module: ClassifierModule, datamodule, fold: str | None) ->
     probs = torch.stack([torch.as_tensor(per_video[i]) for i in sorted(per_video)])
     preds = predictions_frame(videos.video_id, videos.subject_id, videos.label, probs, fold=fold)
     rows = datamodule.videos.iloc[out["video_idx"].numpy()]
-    n_frames = (torch.as_tensor(rows.frames.to_numpy()) - out["start"]).clamp(
+    n_frames = (torch.as_tensor(rows.frames.to_numpy().copy()) - out["start"]).clamp(
         max=datamodule.window
     )
     windows = windows_frame(

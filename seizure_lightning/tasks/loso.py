@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from seizure_lightning.tasks.common import is_multirun
 from seizure_lightning.tasks.finetune import run_fold
 from seizure_lightning.utils.io import atomic_write_json
 from seizure_lightning.utils.logging import get_logger
@@ -68,6 +69,8 @@ def loso_fold(cfg: DictConfig) -> float | None:
         status.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                       traceback=traceback.format_exc())
         atomic_write_json(run_dir / "status.json", status)
+        if not is_multirun():  # a single fold run by hand: fail loudly
+            raise
         return None
     status.update(status="ok", **{k: summary.get(k) for k in
                                   ("accuracy", "n_videos", "pretrain_overlap", "class_weights")})

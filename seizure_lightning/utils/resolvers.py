@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -30,9 +31,20 @@ def _loso_subjects(data_cfg) -> str:
     return ",".join(sweep_subjects(data_cfg))
 
 
+def dataset_tag(manifest: str | None, preset: str, seed: int) -> str:
+    """A short name of the dataset: ``synthetic-<preset>-seed<seed>`` or the manifest's
+    ``<folder>-<file stem>``."""
+    if not manifest:
+        return f"synthetic-{preset}-seed{seed}"
+    path = Path(str(manifest))
+    return f"{path.parent.name}-{path.stem}" if path.parent.name else path.stem
+
+
 def register_resolvers() -> None:
-    """Register ``sl.run_id`` and ``sl.loso_subjects`` (idempotent)."""
+    """Register ``sl.run_id``, ``sl.dataset_tag`` and ``sl.loso_subjects`` (idempotent)."""
     if not OmegaConf.has_resolver("sl.run_id"):
         OmegaConf.register_new_resolver("sl.run_id", run_id, use_cache=True)
+    if not OmegaConf.has_resolver("sl.dataset_tag"):
+        OmegaConf.register_new_resolver("sl.dataset_tag", dataset_tag)
     if not OmegaConf.has_resolver("sl.loso_subjects"):
         OmegaConf.register_new_resolver("sl.loso_subjects", _loso_subjects)

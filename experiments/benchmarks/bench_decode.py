@@ -1,0 +1,78 @@
+"""Decode throughput: decord vs PyAV, 720p H.264 -> 128x171 at 25 fps. Prints JSON.
+
+.venv/bin/python experiments/benchmarks/bench_decode.py [--seconds 8] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from seizure_lightning.data.video import decode_frames, probe_video
+
+
+def make_720p(path: Path, seconds: float, fps: int = 25) -> Path:
+    """A 1280x720 H.264 clip with moving content (so the encoder does real work)."""
+    h, w = 720, 1280
+    yy, xx = np.mgrid[0:h, 0:w]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "23", "g": "50"}
+        for i in range(int(seconds * fps)):
+            img = np.empty((h, w, 3), np.uint8)
+            img[..., 0] = (xx + 4 * i) % 256
+            img[..., 1] = (yy + 2 * i) % 256
+            img[..., 2] = ((xx // 40 + yy // 40 + i // 5) % 2) * 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def bench(path: Path, backend: str, repeats: int) -> dict:
+    best = float("inf")
+    n = 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        frames = decode_frames(path, fps=25.0, size=(128, 171), backend=backend)
+        best = min(best, time.perf_counter() - t0)
+        n = len(frames)
+    return {"frames": n, "seconds": round(best, 3), "frames_per_s": round(n / best, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_720p(Path(tmp) / "bench_720p.mp4", args.seconds)
+        info = probe_video(path)
+        result = {
+            "video": {
+                "width": info.width,
+                "height": info.height,
+                "fps": info.fps,
+                "duration_s": info.duration,
+                "codec": info.codec,
+            },
+            "target": {"fps": 25.0, "size_hw": [128, 171]},
+        }
+        for backend in ("decord", "pyav"):
+            try:
+                result[backend] = bench(path, backend, args.repeats)
+            except Exception as exc:  # decord missing or failing
+                result[backend] = {"error": str(exc)}
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

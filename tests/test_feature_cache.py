@@ -1,0 +1,159 @@
+"""Descriptor cache: equals the online path (MASK/PAD incl.), resumes, refuses other settings."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seizure_lightning.data.extraction import (
+    ClipFeaturizer,
+    ExtractionConfig,
+    FramesConfig,
+    extract_features,
+)
+from seizure_lightning.data.feature_cache import (
+    CacheIncompleteError,
+    CacheMismatchError,
+    FeatureCache,
+    build_feature_cache,
+    cache_key,
+)
+from seizure_lightning.data.manifest import ClipRecord, SeizureRecord
+from seizure_lightning.models.frame_encoder import FrameEncoderConfig
+from tests.video_fixtures import make_video
+
+FRAMES = FramesConfig(resize=(40, 52), crop=32, box_smooth_frames=3)
+ENC = FrameEncoderConfig(
+    arch="resnet18", weights=None, batch_size=32, precision="fp32", device="cpu"
+)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> list:
+    root = tmp_path_factory.mktemp("cache_videos")
+    a = make_video(root / "a.mp4", 30, 45)
+    b = make_video(root / "b.mp4", 25, 30)
+    (root / "a_boxes.csv").write_text("frame,x1,y1,x2,y2\n0,5,4,40,40\n40,20,8,60,46\n")
+    return [
+        SeizureRecord("v0", "s0", "ES", a, None, None, root / "a_boxes.csv", 2),
+        SeizureRecord("v1", "s1", "PNES", b, 0.2, 1.0, None, 3),
+        ClipRecord("c0", "s2", a, 0.0, 1.0, 2),
+    ]
+
+
+@pytest.fixture(scope="module")
+def featurizer() -> ClipFeaturizer:
+    cfg = ExtractionConfig(FRAMES, ENC, n_crops=3, crop_mode="fixed_k")
+    return ClipFeaturizer(FRAMES, ENC, offsets=cfg.offsets())
+
+
+def build(records, root, featurizer, **kw):
+    cfg = ExtractionConfig(FRAMES, ENC, n_crops=3, crop_mode="fixed_k", shard_size=1)
+    return build_feature_cache(
+        records, root, cfg, progress=False, encoder=featurizer.encoder, **kw
+    ), cfg
+
+
+def test_cache_equals_online(records, featurizer, tmp_path):
+    root, cfg = build(records, tmp_path, featurizer)
+    assert root.name == cache_key(records, cfg.meta())
+    cache = FeatureCache.open(root, expected_meta=cfg.meta())
+    assert cache.ids == ["v0", "v1", "c0"] and cache.dim == 512 and cache.n_crops == 3
+    assert [cache.length(i) for i in cache.ids] == [38, 20, 25]
+    info = cache.info("v1")
+    assert (info["label"], info["subject_id"], info["start_s"], info["fps"]) == (
+        "PNES",
+        "s1",
+        0.2,
+        25.0,
+    )
+    for rec, crops in zip(records, [(0, 1, 2), (2,), (0,)]):
+        iid = getattr(rec, "video_id", None) or rec.clip_id
+        stored = cache.features(iid)
+        assert stored.dtype == np.float16 and isinstance(stored, np.memmap)
+        for k in crops:
+            online = featurizer(rec, crop=k).numpy()
+            np.testing.assert_allclose(
+                stored[:, k].astype(np.float32), online, rtol=2e-3, atol=2e-3 * np.abs(online).max()
+            )
+    mask, pad = featurizer.special()
+    np.testing.assert_allclose(cache.mask_descriptor, mask, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(cache.pad_descriptor, pad, rtol=1e-5, atol=1e-5)
+    # the paper's random crop goes through the same code path
+    gen = torch.Generator().manual_seed(0)
+    assert featurizer(records[1], crop="random", generator=gen).shape == (20, 512)
+
+
+def test_resume_after_kill(records, featurizer, tmp_path):
+    root, _ = build(records, tmp_path, featurizer)
+    shards = root / "shards"
+    before = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.npy")}
+    (shards / "shard-00001.json").unlink()  # killed before shard 1's index was written
+    (shards / ".shard-00001.npy.abc123.tmp").write_bytes(b"half")  # stray temp file
+    with pytest.raises(CacheIncompleteError, match="1 of 3 shard"):
+        FeatureCache.open(root)
+    build(records, tmp_path, featurizer)
+    after = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.npy")}
+    assert after["shard-00000.npy"] == before["shard-00000.npy"]  # finished shards kept
+    assert after["shard-00002.npy"] == before["shard-00002.npy"]
+    assert after["shard-00001.npy"] != before["shard-00001.npy"]  # the missing one redone
+    assert FeatureCache.open(root).length("v1") == 20
+
+
+def test_ranks_split_shards(records, featurizer, tmp_path):
+    root, _ = build(records, tmp_path, featurizer, rank=1, world_size=2)
+    assert sorted(p.name for p in (root / "shards").glob("*.json")) == ["shard-00001.json"]
+    with pytest.raises(CacheIncompleteError):
+        FeatureCache.open(root)
+    build(records, tmp_path, featurizer, rank=0, world_size=2)
+    assert len(FeatureCache.open(root)) == 3
+
+
+def test_cache_from_other_encoder_refused(records, featurizer, tmp_path):
+    root, _ = build(records[1:2], tmp_path, featurizer)
+    other = ExtractionConfig(
+        FRAMES, FrameEncoderConfig(arch="resnet34", weights=None), n_crops=3, crop_mode="fixed_k"
+    )
+    with pytest.raises(
+        CacheMismatchError,
+        match=r"encoder\.arch: cache has 'resnet18', "
+        r"expected 'resnet34'",
+    ) as err:
+        FeatureCache.open(root, expected_meta=other.meta())
+    assert str(root) in str(err.value)
+    with pytest.raises(CacheMismatchError, match=r"input\.crop"):
+        FeatureCache.open(root, expected_meta={"input": {"crop": 112}})
+    # same explicit folder, other config: refused instead of mixing shards
+    with pytest.raises(CacheMismatchError, match=r"encoder\.arch"):
+        build_feature_cache(records[1:2], root, other, subdir=False, progress=False)
+    assert cache_key(records[1:2], other.meta()) != root.name
+
+
+def test_changed_manifest_gets_new_folder(records, featurizer, tmp_path):
+    cfg = ExtractionConfig(FRAMES, ENC)
+    k1 = cache_key(records, cfg.meta())
+    src = records[1].path
+    os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 10**9))
+    assert cache_key(records, cfg.meta()) != k1
+    assert cache_key(records[:2], cfg.meta()) != cache_key(records, cfg.meta())
+
+
+def test_atomic_files_and_meta(records, featurizer, tmp_path):
+    root = extract_features(records[1:2], tmp_path, FRAMES, ENC, progress=False)
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert names == [
+        "items.json",
+        "meta.json",
+        "shards/shard-00000.json",
+        "shards/shard-00000.npy",
+        "special.npy",
+    ]
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["extraction"]["encoder"] == {"arch": "resnet18", "weights": None, "dim": 512}
+    assert meta["extraction"]["crops"]["offsets"] == [[4, 10]]
+    assert not list(Path(tmp_path).glob("**/*.tmp"))

@@ -1,0 +1,95 @@
+"""FrameEncoder: frozen torchvision ResNet without fc, batched, fused BN exact, MASK/PAD."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from seizure_lightning.models.frame_encoder import (
+    FrameEncoder,
+    FrameEncoderConfig,
+    cpu_supports_bf16,
+    resolve_precision,
+    special_descriptors,
+)
+
+CFG = FrameEncoderConfig(
+    arch="resnet18", weights=None, batch_size=3, precision="fp32", device="cpu"
+)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> FrameEncoder:
+    return FrameEncoder(CFG)
+
+
+def test_encode_shape_frozen_and_batched(encoder):
+    x = torch.randn(7, 3, 48, 48)
+    out = encoder.encode(x)
+    assert out.shape == (7, 512) and out.dtype == torch.float32
+    assert not any(p.requires_grad for p in encoder.parameters())
+    encoder.train()
+    assert not encoder.training
+    torch.testing.assert_close(out[4:6], encoder.encode(x[4:6]), rtol=1e-4, atol=1e-4)
+
+
+def test_matches_plain_torchvision_resnet(encoder):
+    torch.manual_seed(0)
+    ref = torchvision.models.resnet18()
+    ref.fc = torch.nn.Identity()
+    ref.eval()
+    with torch.no_grad():
+        for m in ref.modules():  # non-trivial BN statistics so the fold is really tested
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(4, 3, 40, 40)
+    with torch.no_grad():
+        want = ref(x)
+    enc2 = _from_state(ref.state_dict())
+    torch.testing.assert_close(enc2.encode(x), want, rtol=1e-3, atol=1e-3)
+
+
+def _from_state(state) -> FrameEncoder:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "r18.pt"
+        torch.save(state, path)
+        return FrameEncoder(FrameEncoderConfig(**{**CFG.__dict__, "weights": str(path)}))
+
+
+def test_special_descriptors(encoder):
+    mask, pad = special_descriptors(encoder, crop=32)
+    assert mask.shape == pad.shape == (512,)
+    torch.testing.assert_close(mask, encoder.encode(torch.full((1, 3, 32, 32), -1.0))[0])
+    torch.testing.assert_close(pad, encoder.encode(torch.zeros(1, 3, 32, 32))[0])
+    assert not torch.allclose(mask, pad)
+
+
+def test_random_init_is_deterministic(encoder):
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(FrameEncoder(CFG).encode(x), encoder.encode(x))
+
+
+def test_bf16_close_to_fp32(encoder):
+    if resolve_precision("auto", torch.device("cpu")) != "bf16":
+        pytest.skip("no bf16 on this CPU")
+    assert cpu_supports_bf16()
+    bf = FrameEncoder(FrameEncoderConfig(**{**CFG.__dict__, "precision": "bf16"}))
+    x = torch.randn(2, 3, 32, 32)
+    a, b = encoder.encode(x), bf.encode(x)
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.99
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="unknown frame encoder arch"):
+        FrameEncoder(FrameEncoderConfig(arch="vgg11", weights=None))
+    with pytest.raises(ValueError, match="no torchvision weights"):
+        FrameEncoder(FrameEncoderConfig(arch="resnet18", weights="NOPE_V9"))
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        FrameEncoder(FrameEncoderConfig(arch="resnet18", weights="/nonexistent/r18.pt"))
+    with pytest.raises(ValueError, match="unknown precision"):
+        FrameEncoder(FrameEncoderConfig(arch="resnet18", weights=None, precision="int4"))
