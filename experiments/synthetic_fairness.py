@@ -104,7 +104,9 @@ def temporal_features(gray: np.ndarray, boxes: np.ndarray, fps: float) -> np.nda
     segs = [e[s : s + win] for s in range(0, n - win + 1, hop)]
     spec = np.mean([np.abs(np.fft.rfft((s - s.mean()) * taper)) ** 2 for s in segs], axis=0)
     freqs = np.fft.rfftfreq(win, 1 / fps)
-    band = np.array([spec[(freqs >= a) & (freqs < b)].sum() for a, b in zip(BANDS_HZ, BANDS_HZ[1:])])
+    band = np.array(
+        [spec[(freqs >= a) & (freqs < b)].sum() for a, b in zip(BANDS_HZ, BANDS_HZ[1:])]
+    )
     band_rel = np.log(band / (band.sum() + 1e-12) + 1e-6)
     sel = (freqs >= 0.5) & (freqs <= 8.0)
     flat = np.exp(np.mean(np.log(spec[sel] + 1e-12))) / (spec[sel].mean() + 1e-12)
@@ -214,7 +216,9 @@ def main(argv: list[str] | None = None) -> dict:
         "majority_rate": round(float(max(y.mean(), 1 - y.mean())), 4),
         "chance_balanced_accuracy": 0.5,
         "single_frame": {
-            "balanced_accuracy": round(float(np.mean([s["balanced_accuracy"] for s in per_repeat])), 4),
+            "balanced_accuracy": round(
+                float(np.mean([s["balanced_accuracy"] for s in per_repeat])), 4
+            ),
             "accuracy": round(float(np.mean([s["accuracy"] for s in per_repeat])), 4),
             "per_draw": per_repeat,
             "subject_identification_1nn": round(nn_subject_id(np.array(single[0]), subjects), 4),

@@ -62,7 +62,9 @@ def test_pads_never_moved_or_masked() -> None:
 
 def test_mask_ratio_exact_count() -> None:
     for valid_len in (1, 7, 100, 200, 256):
-        _, masked = corruption_plan(valid_len, 256, np.random.default_rng(valid_len), mask_ratio=0.15)
+        _, masked = corruption_plan(
+            valid_len, 256, np.random.default_rng(valid_len), mask_ratio=0.15
+        )
         assert masked.sum() == round(0.15 * valid_len)
     # Over many samples each valid position is masked with probability ~0.15.
     hits = np.zeros(256)
@@ -91,7 +93,9 @@ def test_unpermuting_restores_original() -> None:
     feats = torch.randn(3, 64, 5)
     attn = torch.ones(3, 64, dtype=torch.bool)
     attn[1, 40:] = False
-    order, masked = batch_corruption_plan(attn, [0, 1, 2], base_seed=7, epoch=0, span=10, mask=False)
+    order, masked = batch_corruption_plan(
+        attn, [0, 1, 2], base_seed=7, epoch=0, span=10, mask=False
+    )
     corrupted = apply_corruption(feats, order, masked, torch.zeros(5))
     inv = invert_order(order)
     restored = torch.gather(corrupted, 1, inv.unsqueeze(-1).expand_as(corrupted))

@@ -63,7 +63,9 @@ def test_eager_matches_sdpa() -> None:
     mask = torch.ones(2, 20, dtype=torch.bool)
     mask[0, 5:] = False
     with torch.no_grad():
-        torch.testing.assert_close(sdpa(x, mask)[0, :5], eager(x, mask)[0, :5], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            sdpa(x, mask)[0, :5], eager(x, mask)[0, :5], atol=1e-5, rtol=1e-4
+        )
 
 
 def test_config_errors() -> None:
@@ -74,4 +76,7 @@ def test_config_errors() -> None:
     encoder = SequenceEncoder(TINY)
     with pytest.raises(ValueError, match="max_positions"):
         encoder(torch.randn(1, 21, 12), torch.ones(1, 21, dtype=torch.bool))
-    assert SequenceEncoderConfig.from_dict(SequenceEncoderConfig().to_dict()) == SequenceEncoderConfig()
+    assert (
+        SequenceEncoderConfig.from_dict(SequenceEncoderConfig().to_dict())
+        == SequenceEncoderConfig()
+    )

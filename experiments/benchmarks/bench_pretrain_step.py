@@ -35,12 +35,16 @@ TARGET_SPEEDUP = 12.0  # issue 9
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--batch", type=int, default=4, help="clips per step")
     p.add_argument("--seq-len", type=int, default=256, help="frames per clip")
     p.add_argument("--iters", type=int, default=2, help="timed train steps")
     p.add_argument("--warmup", type=int, default=1, help="untimed train steps first")
-    p.add_argument("--backbone-frames", type=int, default=96, help="frames timed through ResNet-152")
+    p.add_argument(
+        "--backbone-frames", type=int, default=96, help="frames timed through ResNet-152"
+    )
     p.add_argument("--chunk", type=int, default=16, help="frames per backbone forward")
     p.add_argument("--online-full", action="store_true", help="run the full online step literally")
     p.add_argument("--no-fused", action="store_true", help="foreach AdamW instead of fused")
@@ -62,8 +66,12 @@ def make_batch(batch: int, seq_len: int, dim: int) -> dict[str, torch.Tensor]:
     }
 
 
-def train_step(module: DenoisingPretrainModule, opt: torch.optim.Optimizer,
-               batch: dict[str, torch.Tensor], bf16: bool) -> float:
+def train_step(
+    module: DenoisingPretrainModule,
+    opt: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    bf16: bool,
+) -> float:
     """One pre-training step as the module does it (corrupt, regress, AdamW)."""
     inputs, _, _ = module.corrupt(batch, epoch=0, stream=0)
     with autocast(bf16):
@@ -92,15 +100,6 @@ def describe_frames(backbone: nn.Module, frames: int, chunk: int, bf16: bool) ->
         with autocast(bf16):
             out.append(backbone(x).float())
     return torch.cat(out)
-
-
-def timed(fn: Callable[[], Any], iters: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    start = time.perf_counter()
-    for _ in range(iters):
-        fn()
-    return (time.perf_counter() - start) / iters
 
 
 def count_flops(fn: Callable[[], Any]) -> int:
@@ -145,7 +144,9 @@ def main() -> dict[str, Any]:
     module = DenoisingPretrainModule(seed=0)  # model=paper, corruption as in the paper
     module.set_special_descriptors(torch.full((2048,), 0.5), torch.zeros(2048))
     module.train()
-    opt = torch.optim.AdamW(module.parameters(), lr=1e-4, weight_decay=1e-4, fused=not args.no_fused)
+    opt = torch.optim.AdamW(
+        module.parameters(), lr=1e-4, weight_decay=1e-4, fused=not args.no_fused
+    )
     batch = make_batch(B, L, 2048)
     backbone = resnet152_backbone()
     for _ in range(args.warmup):
@@ -175,20 +176,30 @@ def main() -> dict[str, Any]:
     else:
         backbone_s_per_frame = sum(frame_times) / len(frame_times)
         online_step_s = backbone_s_per_frame * B * L + step_s
-        mode = (f"backbone timed on {frames_per_round * args.iters} frames (interleaved with the "
-                f"cached steps), scaled to {B * L} frames, + the measured train step")
+        mode = (
+            f"backbone timed on {frames_per_round * args.iters} frames (interleaved with the "
+            f"cached steps), scaled to {B * L} frames, + the measured train step"
+        )
 
     tokens = B * L
     six_nt = 6 * n_params * tokens
     result = {
         "benchmark": "pretrain_step",
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
         "load_average_1m_before_after": [load_before, os.getloadavg()[0]],
         "precision": "bf16-autocast" if args.bf16 else "fp32",
-        "model": {"name": "paper", "batch": B, "seq_len": L,
-                  "encoder_trainable_params": module.encoder.num_trainable_parameters(),
-                  "trainable_params_with_regression_head": n_params},
+        "model": {
+            "name": "paper",
+            "batch": B,
+            "seq_len": L,
+            "encoder_trainable_params": module.encoder.num_trainable_parameters(),
+            "trainable_params_with_regression_head": n_params,
+        },
         "optimizer": "AdamW " + ("foreach" if args.no_fused else "fused"),
         "cached": {
             "step_s": step_s,

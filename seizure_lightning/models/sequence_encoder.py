@@ -40,7 +40,9 @@ class SequenceEncoderConfig:
 
     def __post_init__(self) -> None:
         if self.d_model % self.num_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})"
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> SequenceEncoderConfig:
@@ -49,7 +51,9 @@ class SequenceEncoderConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown SequenceEncoderConfig keys: {unknown}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown SequenceEncoderConfig keys: {unknown}; known: {sorted(known)}"
+            )
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

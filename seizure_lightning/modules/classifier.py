@@ -100,11 +100,17 @@ class ClassifierModule(pl.LightningModule):
             raise ValueError(f"pooling must be 'mean' or 'first', got {pooling!r}")
         encoder = to_primitive(encoder) or {}
         init_from = None if init_from in (None, "") else str(init_from)
-        class_weights = None if class_weights is None else [float(w) for w in to_primitive(class_weights)]
+        class_weights = (
+            None if class_weights is None else [float(w) for w in to_primitive(class_weights)]
+        )
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(f"class_weights needs {num_classes} values, got {class_weights}")
         scheduler = merge_options("scheduler", scheduler, SCHEDULER_DEFAULTS)
-        dropout, num_classes, freeze_encoder = float(dropout), int(num_classes), bool(freeze_encoder)
+        dropout, num_classes, freeze_encoder = (
+            float(dropout),
+            int(num_classes),
+            bool(freeze_encoder),
+        )
 
         self.pretrain_meta: dict[str, Any] | None = None
         if init_from is not None:
@@ -133,10 +139,15 @@ class ClassifierModule(pl.LightningModule):
     def _load_pretrained(self, path: str, given: Mapping[str, Any]) -> tuple[SequenceEncoder, dict]:
         encoder, meta = load_encoder_export(path)
         config = encoder.config.to_dict()
-        differing = sorted(k for k in given if k not in _RUNTIME_FIELDS and given[k] != config.get(k))
+        differing = sorted(
+            k for k in given if k not in _RUNTIME_FIELDS and given[k] != config.get(k)
+        )
         if differing:
-            log.warning("init_from %s: architecture taken from the export, ignoring model.encoder %s",
-                        path, {k: given[k] for k in differing})
+            log.warning(
+                "init_from %s: architecture taken from the export, ignoring model.encoder %s",
+                path,
+                {k: given[k] for k in differing},
+            )
         for key in _RUNTIME_FIELDS:
             if key in given:
                 config[key] = given[key]
@@ -145,8 +156,11 @@ class ClassifierModule(pl.LightningModule):
             encoder = SequenceEncoder(SequenceEncoderConfig.from_dict(config))
             encoder.load_state_dict(state)
         self.pretrain_meta = {**meta, "path": str(Path(path).resolve())}
-        log.info("initialised encoder from %s (subjects seen in pre-training: %d)",
-                 path, len(meta.get("subjects_seen", [])))
+        log.info(
+            "initialised encoder from %s (subjects seen in pre-training: %d)",
+            path,
+            len(meta.get("subjects_seen", [])),
+        )
         return encoder, config
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -181,14 +195,23 @@ class ClassifierModule(pl.LightningModule):
         return F.cross_entropy(logits.float(), labels, weight=self.class_weight)
 
     # -- steps ---------------------------------------------------------------------------------
-    def _labelled_step(self, batch: Mapping[str, Tensor], metrics: MetricCollection, stage: str) -> Tensor:
+    def _labelled_step(
+        self, batch: Mapping[str, Tensor], metrics: MetricCollection, stage: str
+    ) -> Tensor:
         logits = self(batch["features"], batch["attention_mask"])
         labels = batch["label"]
         loss = self.loss(logits, labels)
         metrics.update(logits.detach(), labels)
         train = stage == "train"
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=train, on_epoch=True,
-                 sync_dist=not train, batch_size=labels.shape[0])
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=True,
+            on_step=train,
+            on_epoch=True,
+            sync_dist=not train,
+            batch_size=labels.shape[0],
+        )
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=not train)
         return loss
 
@@ -199,8 +222,13 @@ class ClassifierModule(pl.LightningModule):
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._labelled_step(batch, self.train_metrics, "train")
         if self.trainer.optimizers:
-            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True,
-                     on_epoch=False, batch_size=batch["label"].shape[0])
+            self.log(
+                "train/lr",
+                self.trainer.optimizers[0].param_groups[0]["lr"],
+                on_step=True,
+                on_epoch=False,
+                batch_size=batch["label"].shape[0],
+            )
         return loss
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
@@ -220,7 +248,9 @@ class ClassifierModule(pl.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_window_outputs = []
 
-    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> dict:
+    def test_step(
+        self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict:
         out = self._window_output(batch)
         self.test_window_outputs.append(out)
         if "label" in batch:
@@ -228,7 +258,9 @@ class ClassifierModule(pl.LightningModule):
             self.log_dict(self.test_metrics, on_step=False, on_epoch=True)
         return out
 
-    def predict_step(self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> dict:
+    def predict_step(
+        self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict:
         return self._window_output(batch)
 
     def test_window_predictions(self) -> dict[str, Tensor]:
@@ -240,8 +272,12 @@ class ClassifierModule(pl.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_factory, [self.backbone, self.head], default_lr=0.005)
-        scheduler = build_scheduler(optimizer, self.hparams.scheduler, self.trainer.estimated_stepping_batches)
+        optimizer = build_optimizer(
+            self.optimizer_factory, [self.backbone, self.head], default_lr=0.005
+        )
+        scheduler = build_scheduler(
+            optimizer, self.hparams.scheduler, self.trainer.estimated_stepping_batches
+        )
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

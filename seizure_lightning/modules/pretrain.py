@@ -195,7 +195,9 @@ class DenoisingPretrainModule(pl.LightningModule):
         scheduler = merge_options("scheduler", scheduler, SCHEDULER_DEFAULTS)
         seed, compile = int(seed), bool(compile)
         if corruption["loss_on"] not in ("all", "corrupted"):
-            raise ValueError(f"corruption.loss_on must be 'all' or 'corrupted', got {corruption['loss_on']!r}")
+            raise ValueError(
+                f"corruption.loss_on must be 'all' or 'corrupted', got {corruption['loss_on']!r}"
+            )
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer_factory = optimizer
 
@@ -214,7 +216,9 @@ class DenoisingPretrainModule(pl.LightningModule):
             value = torch.as_tensor(np.asarray(value) if not isinstance(value, Tensor) else value)
             buf: Tensor = getattr(self, name)
             if value.shape != buf.shape:
-                raise ValueError(f"{name} must have shape {tuple(buf.shape)}, got {tuple(value.shape)}")
+                raise ValueError(
+                    f"{name} must have shape {tuple(buf.shape)}, got {tuple(value.shape)}"
+                )
             buf.copy_(value.to(buf.dtype))
 
     def on_fit_start(self) -> None:
@@ -224,14 +228,18 @@ class DenoisingPretrainModule(pl.LightningModule):
             f"{self.encoder.num_trainable_parameters():,}",
         )
         if not bool(self.mask_descriptor.any()):
-            log.warning("mask_descriptor is all zeros: call set_special_descriptors(r(MASK), r(PAD))")
+            log.warning(
+                "mask_descriptor is all zeros: call set_special_descriptors(r(MASK), r(PAD))"
+            )
 
     # -- forward / loss ------------------------------------------------------------------------
     def forward(self, features: Tensor, attention_mask: Tensor) -> Tensor:
         """Reconstructed descriptors ``[B, L, input_dim]``."""
         return self.head(self.encoder(features, attention_mask))
 
-    def corrupt(self, batch: Mapping[str, Tensor], epoch: int, stream: int) -> tuple[Tensor, Tensor, Tensor]:
+    def corrupt(
+        self, batch: Mapping[str, Tensor], epoch: int, stream: int
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """``(corrupted features, order, masked)`` for a batch (plans on CPU, one gather on device)."""
         opts = self.hparams.corruption
         order, masked = batch_corruption_plan(
@@ -262,7 +270,9 @@ class DenoisingPretrainModule(pl.LightningModule):
         err = (pred - target).pow(2).sum(-1)  # [B, L] squared L2 per position
         corrupted = corrupted_positions(order, masked) & valid
         loss_all = masked_mean(err, valid)
-        loss = loss_all if self.hparams.corruption["loss_on"] == "all" else masked_mean(err, corrupted)
+        loss = (
+            loss_all if self.hparams.corruption["loss_on"] == "all" else masked_mean(err, corrupted)
+        )
 
         with torch.no_grad():
             mean_desc = (target * valid.unsqueeze(-1)).sum((0, 1)) / valid.sum().clamp(min=1)
@@ -277,12 +287,27 @@ class DenoisingPretrainModule(pl.LightningModule):
                 f"{stage}/cosine": cosine,
             }
         batch_size = valid.shape[0]
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=train, on_epoch=True,
-                 sync_dist=not train, batch_size=batch_size)
-        self.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=not train, batch_size=batch_size)
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=True,
+            on_step=train,
+            on_epoch=True,
+            sync_dist=not train,
+            batch_size=batch_size,
+        )
+        self.log_dict(
+            metrics, on_step=False, on_epoch=True, sync_dist=not train, batch_size=batch_size
+        )
         if train and self.trainer.optimizers:
-            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True,
-                     on_epoch=False, prog_bar=True, batch_size=batch_size)
+            self.log(
+                "train/lr",
+                self.trainer.optimizers[0].param_groups[0]["lr"],
+                on_step=True,
+                on_epoch=False,
+                prog_bar=True,
+                batch_size=batch_size,
+            )
         return loss
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
@@ -293,8 +318,12 @@ class DenoisingPretrainModule(pl.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_factory, [self.encoder, self.head], default_lr=0.01)
-        scheduler = build_scheduler(optimizer, self.hparams.scheduler, self.trainer.estimated_stepping_batches)
+        optimizer = build_optimizer(
+            self.optimizer_factory, [self.encoder, self.head], default_lr=0.01
+        )
+        scheduler = build_scheduler(
+            optimizer, self.hparams.scheduler, self.trainer.estimated_stepping_batches
+        )
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

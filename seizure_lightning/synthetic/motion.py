@@ -158,12 +158,13 @@ def _es(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     clonic_end = dur - rng.uniform(0.3, 1.0)
     span = max(clonic_end - tonic_end, dt)
     u = np.clip((t - tonic_end) / span, 0.0, 1.0)
-    f0, f1 = rng.uniform(3.0, 4.0), rng.uniform(0.8, 1.3)
-    freq = f0 * (f1 / f0) ** u * np.exp(0.05 * ou_noise(rng, len(t), dt, 0.5))
+    f0, f1 = rng.uniform(3.0, 4.0), rng.uniform(0.8, 1.6)
+    freq = f0 * (f1 / f0) ** u * np.exp(rng.uniform(0.03, 0.15) * ou_noise(rng, len(t), dt, 0.5))
     phase = 2 * np.pi * np.cumsum(freq) * dt + rng.uniform(0, 2 * np.pi)
-    offsets = rng.normal(0.0, 0.15, N_CH)  # near-synchronous across channels
+    # synchronous across channels; some seizures (focal / hypermotor-like) less tightly
+    offsets = rng.normal(0.0, rng.uniform(0.1, 0.9), N_CH)
     wave = jerk(phase[:, None] + offsets[None, :])
-    active = ramp(t, tonic_end, 0.3) * (1.0 - ramp(t, clonic_end, 0.12))
+    active = ramp(t, tonic_end, 0.3) * (1.0 - ramp(t, clonic_end, rng.uniform(0.1, 0.8)))
     env = active * (1.0 - 0.4 * u)
     hold = ramp(t, onset, 0.4) * (1.0 - smoothstep(u / 0.3))
     tremor_f = rng.uniform(6.0, 10.0)
@@ -175,13 +176,16 @@ def _es(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
 def _pnes(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     d = _shared_draws(rng, t)
     dt, dur, onset = d["dt"], d["dur"], d["onset"]
-    fade = rng.uniform(0.15, 0.3) * dur
+    fade = rng.uniform(0.08, 0.3) * dur
     base_f = rng.uniform(1.2, 3.5)
     f_ch = base_f * np.exp(rng.normal(0.0, 0.25, N_CH))
     walk = np.stack([ou_noise(rng, len(t), dt, 1.0) for _ in range(N_CH)], axis=1)
-    freq = f_ch[None, :] * np.exp(0.3 * walk)
+    freq = f_ch[None, :] * np.exp(rng.uniform(0.15, 0.35) * walk)
     phase = 2 * np.pi * np.cumsum(freq, axis=0) * dt + rng.uniform(0, 2 * np.pi, N_CH)
-    wave = jerk(phase)
+    # partial coupling to a common rhythm: some PNES look more synchronous than others
+    common = 2 * np.pi * np.cumsum(base_f * np.exp(0.3 * walk[:, 0])) * dt
+    coupling = rng.uniform(0.0, 0.6)
+    wave = jerk((1.0 - coupling) * phase + coupling * common[:, None])
     period = rng.uniform(4.0, 10.0)
     wax = 0.6 + 0.4 * (0.5 - 0.5 * np.cos(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi)))
     pause = _pauses(rng, t, onset + 1.0, dur - fade, d["static_frac"] * dur)

@@ -1,0 +1,120 @@
+"""Pipelines end to end on the tiny synthetic dataset: pre-train -> export -> fine-tune a LOSO
+fold -> predict a new video; the LOSO sweep with aggregation (slow tier)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from seizure_lightning.evaluation.aggregate import PREDICTION_COLUMNS
+from seizure_lightning.tasks import run_task
+
+from .conftest import compose_config, run_cli
+
+TINY = (
+    "synth=tiny", "backbone=tiny", "frames=tiny", "model=tiny", "logger=csv", "trainer=cpu",
+    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+    "print_config=false",
+)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, shared_root: Path, tiny_dataset: Path) -> Path:
+    """A short pre-training run on the tiny dataset; returns its run dir."""
+    tmp = tmp_path_factory.mktemp("pretrain")
+    cfg = compose_config(tmp, ["+experiment=pretrain", *TINY, "trainer.max_epochs=6"],
+                         shared_root=shared_root)
+    run_task(cfg)
+    return Path(cfg.paths.output_dir)
+
+
+def test_pretrain_writes_export_and_beats_untrained(pretrained: Path) -> None:
+    from seizure_lightning.modules.pretrain import load_encoder_export
+
+    encoder, meta = load_encoder_export(pretrained / "encoder.pt")
+    assert meta["subjects_seen"], "the export records the subjects seen in pre-training"
+    assert (pretrained / "checkpoints" / "last.ckpt").is_file()
+    torch.load(pretrained / "checkpoints" / "last.ckpt", weights_only=True)
+    metrics = json.loads((pretrained / "metrics.json").read_text())
+    history = pd.read_csv(pretrained / "csv" / "metrics.csv")
+    losses = history["train/loss_epoch"].dropna().to_numpy()
+    assert losses[-1] < losses[0], f"pre-training loss did not fall: {losses}"
+    assert metrics["val/loss"] > 0
+    info = json.loads((pretrained / "run_info.json").read_text())
+    assert info["task"] == "pretrain" and "torch" in info["versions"]
+
+
+def test_loso_fold_then_predict(tmp_path: Path, shared_root: Path, pretrained: Path) -> None:
+    cfg = compose_config(
+        tmp_path,
+        ["+experiment=loso", *TINY, "trainer.max_epochs=2", "data.test_subject=P01",
+         f"model.init_from={pretrained / 'encoder.pt'}", "loso.allow_pretrain_overlap=true"],
+        shared_root=shared_root,
+    )
+    run_task(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "ok" and status["pretrain_overlap"] is True
+    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str)
+    assert list(preds.columns) == [*PREDICTION_COLUMNS, "fold"]
+    assert set(preds.subject_id) == {"P01"} and preds.video_id.is_unique
+    p = preds[["p_ES", "p_PNES"]].astype(float).sum(axis=1)
+    assert ((p - 1).abs() < 1e-5).all()
+
+    # predict a video of the manifest with the fold's checkpoint
+    manifest = pd.read_csv(next((shared_root / "data").glob("synthetic-tiny-*")) / "seizures.csv")
+    row = manifest.iloc[0]
+    root = next((shared_root / "data").glob("synthetic-tiny-*"))
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    out = tmp_path / "predict"
+    pcfg = compose_config(
+        tmp_path / "p",
+        ["+experiment=predict", "print_config=false", f"predict.video={root / row.path}",
+         f"predict.boxes={root / row.boxes}", f"predict.ckpt={ckpt}", f"predict.out={out}"],
+    )
+    run_task(pcfg)
+    result = json.loads((out / "prediction.json").read_text())
+    assert result["label"] in ("ES", "PNES")
+    assert abs(result["p_ES"] + result["p_PNES"] - 1) < 1e-5
+    assert result["windows"] and all(w["end_s"] > w["start_s"] for w in result["windows"])
+    assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fold_refuses_pretrain_overlap(tmp_path: Path, shared_root: Path, pretrained: Path) -> None:
+    cfg = compose_config(
+        tmp_path,
+        ["+experiment=loso", *TINY, "trainer.max_epochs=1", "data.test_subject=P01",
+         f"model.init_from={pretrained / 'encoder.pt'}"],
+        shared_root=shared_root,
+    )
+    from seizure_lightning.evaluation.folds import LeakageError
+
+    with pytest.raises(LeakageError, match="allow_pretrain_overlap"):
+        run_task(cfg)
+    status = json.loads((Path(cfg.paths.output_dir) / "status.json").read_text())
+    assert status["status"] == "failed" and "LeakageError" in status["error"]
+
+
+@pytest.mark.slow
+def test_loso_sweep_aggregates_and_skips_finished(tmp_path: Path, shared_root: Path) -> None:
+    args = ["-m", "+experiment=loso", *TINY, "trainer.max_epochs=1", "loso.n_boot=50",
+            f"paths.root_dir={shared_root}", f"paths.log_dir={tmp_path}/logs",
+            "model=tiny,meanpool_linear"]
+    first = run_cli(args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    sweep = tmp_path / "logs" / "loso" / "synthetic-tiny-seed0"
+    for model in ("tiny", "meanpool_linear"):
+        preds = pd.read_csv(sweep / model / "predictions.csv", dtype=str)
+        assert set(preds.fold) == {"P01", "P02", "P03", "P04"}
+        metrics = json.loads((sweep / model / "metrics.json").read_text())
+        assert "majority_baseline" in metrics and metrics["video"]["accuracy"] is not None
+        assert (sweep / model / "report.md").is_file()
+    assert "majority class" in (sweep / "summary.md").read_text()
+    # a re-run skips every finished fold
+    second = run_cli(args, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (second.stdout + second.stderr).count("skipped") == 8
