@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import time
 from pathlib import Path
@@ -69,7 +70,7 @@ def decode_rgb(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
 
 def crop_resize(img: np.ndarray, box: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Crop [.., H, W] (or [H, W, C]) to the box and area-resize to ``hw``; float32 in 0..1."""
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = (round(v) for v in box)
     x2, y2 = max(x2, x1 + 2), max(y2, y1 + 2)
     t = torch.from_numpy(np.ascontiguousarray(img)).float() / 255.0
     if t.ndim == 3 and t.shape[-1] == 3:  # [H, W, C] -> [C, H, W]
@@ -98,14 +99,14 @@ def temporal_features(gray: np.ndarray, boxes: np.ndarray, fps: float) -> np.nda
     e = e / (e.mean() + 1e-8)
     n = len(e)
     # Welch spectrum of the energy (4 s Hann windows, 50 % overlap)
-    win = min(n, int(round(4 * fps)))
+    win = min(n, round(4 * fps))
     hop = max(1, win // 2)
     taper = np.hanning(win)
     segs = [e[s : s + win] for s in range(0, n - win + 1, hop)]
     spec = np.mean([np.abs(np.fft.rfft((s - s.mean()) * taper)) ** 2 for s in segs], axis=0)
     freqs = np.fft.rfftfreq(win, 1 / fps)
     band = np.array(
-        [spec[(freqs >= a) & (freqs < b)].sum() for a, b in zip(BANDS_HZ, BANDS_HZ[1:])]
+        [spec[(freqs >= a) & (freqs < b)].sum() for a, b in itertools.pairwise(BANDS_HZ)]
     )
     band_rel = np.log(band / (band.sum() + 1e-12) + 1e-6)
     sel = (freqs >= 0.5) & (freqs <= 8.0)
@@ -120,7 +121,7 @@ def temporal_features(gray: np.ndarray, boxes: np.ndarray, fps: float) -> np.nda
     lags = slice(max(1, int(0.15 * fps)), max(2, int(1.2 * fps)))
     period = ac[lags].max()
     # envelope over ~1 s
-    k = max(1, int(round(fps)))
+    k = max(1, round(fps))
     env = np.convolve(e, np.ones(k) / k, mode="same")
     q = max(1, n // 10)
     env_feats = [

@@ -64,9 +64,11 @@ def _wandb_run_id(run_dir: Path, given: str | None) -> str:
         return str(given)
     if path.is_file():
         return path.read_text().strip()
-    import wandb.util
+    import secrets
+    import string
 
-    run_id = wandb.util.generate_id()
+    alphabet = string.ascii_lowercase + string.digits
+    run_id = "".join(secrets.choice(alphabet) for _ in range(8))
     atomic_write_text(path, run_id + "\n")
     return run_id
 
@@ -95,7 +97,8 @@ def _wandb_logger(node: dict[str, Any], run_dir: Path):
     if node.get("offline", True):
         os.environ.setdefault("WANDB_MODE", "offline")
     settings = {"x_disable_meta": not log_media, "disable_code": not log_media,
-                "disable_git": not log_media, "save_code": log_media, "silent": True}
+                "disable_git": not log_media, "save_code": log_media, "silent": True,
+                "console": "wrap" if log_media else "off"}
     node["settings"] = wandb.Settings(**settings)
     logger = instantiate(node, _convert_="all")
     logger.log_media = log_media
@@ -122,3 +125,36 @@ def finish_loggers(loggers: list) -> None:
         import wandb
 
         wandb.finish()
+
+
+def offline_run_records(path: str | os.PathLike) -> list:
+    """The protobuf records of an offline wandb run file (``run-<id>.wandb``).
+
+    The file is a LevelDB-style log (7-byte ``:W&B`` header, 32 KiB blocks of checksummed
+    chunks); ``wandb sync`` reads the same records. Used to check what a run would upload.
+    """
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = Path(path).read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a wandb run file")
+    block, records, pending, pos = 32768, [], b"", 7
+    while pos + 7 <= len(data):
+        room = block - pos % block
+        if room < 7:  # block trailer
+            pos += room
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind == 0 and length == 0:
+            break
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+            pending = b""
+    return records

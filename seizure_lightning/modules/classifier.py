@@ -121,7 +121,7 @@ class ClassifierModule(pl.LightningModule):
             self.backbone = build_backbone(kind, encoder)
             if kind == "transformer":
                 encoder = self.backbone.config.to_dict()
-        self.save_hyperparameters(ignore=["optimizer"])
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
         self.optimizer_factory = optimizer
 
         self.dropout = nn.Dropout(dropout)

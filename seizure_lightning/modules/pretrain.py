@@ -198,7 +198,7 @@ class DenoisingPretrainModule(pl.LightningModule):
             raise ValueError(
                 f"corruption.loss_on must be 'all' or 'corrupted', got {corruption['loss_on']!r}"
             )
-        self.save_hyperparameters(ignore=["optimizer"])
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
         self.optimizer_factory = optimizer
 
         self.encoder = SequenceEncoder(SequenceEncoderConfig.from_dict(encoder))

@@ -33,7 +33,7 @@ from seizure_lightning.tasks.common import (
 from seizure_lightning.tasks.predict import CKPT_KEY, data_settings
 from seizure_lightning.tracking import finish_loggers
 from seizure_lightning.utils.io import atomic_write_json
-from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
 
@@ -76,9 +76,27 @@ def pretrain_overlap(cfg: DictConfig, test_subject: str | None) -> bool | None:
     )
 
 
+def gather_windows(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every rank's test windows, concatenated (the rank's own under a single process).
+
+    Under DDP each rank tests only its shard of the windows; the shards are gathered (a
+    collective: every rank must call it) so each rank holds all the windows in rank order.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return out
+    shards: list[dict[str, torch.Tensor] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(shards, {k: v.cpu() for k, v in out.items()})
+    shards = [s for s in shards if s]
+    if not shards:
+        return {}
+    return {k: torch.cat([s[k] for s in shards]) for k in shards[0]}
+
+
 def video_predictions(module: ClassifierModule, datamodule, fold: str | None) -> tuple:
-    """(predictions, windows) frames of the test windows the module collected."""
-    out = module.test_window_predictions()
+    """(predictions, windows) frames of the test windows the module collected (all ranks')."""
+    out = gather_windows(module.test_window_predictions())
     # DistributedSampler pads with repeated windows: keep each (video, start) once
     keys = torch.stack([out["video_idx"], out["start"]], 1)
     _, first = unique_rows(keys)
@@ -158,5 +176,6 @@ def finetune(cfg: DictConfig) -> float | None:
     """Fine-tune; with ``data.test_subject`` also predict the held-out subject."""
     run_dir = Path(cfg.paths.output_dir)
     summary = run_fold(cfg, run_dir)
-    atomic_write_json(run_dir / "summary.json", summary)
+    if global_rank() == 0:
+        atomic_write_json(run_dir / "summary.json", summary)
     return summary.get("accuracy")
