@@ -36,6 +36,7 @@ def test_pretrain_writes_export_and_beats_untrained(pretrained: Path) -> None:
     from seizure_lightning.modules.pretrain import load_encoder_export
 
     encoder, meta = load_encoder_export(pretrained / "encoder.pt")
+    assert encoder.config.d_model == 64  # model=tiny
     assert meta["subjects_seen"], "the export records the subjects seen in pre-training"
     assert (pretrained / "checkpoints" / "last.ckpt").is_file()
     torch.load(pretrained / "checkpoints" / "last.ckpt", weights_only=True)

@@ -206,6 +206,9 @@ class DenoisingPretrainModule(pl.LightningModule):
         self.head = nn.Linear(self.encoder.output_dim, dim)
         self.register_buffer("mask_descriptor", torch.zeros(dim))
         self.register_buffer("pad_descriptor", torch.zeros(dim))
+        # running mean of the training descriptors: the "predict the mean" baseline's prediction
+        self.register_buffer("mean_descriptor", torch.zeros(dim))
+        self.register_buffer("mean_count", torch.zeros((), dtype=torch.float64))
         if compile:
             self.encoder.compile()
 
@@ -258,6 +261,22 @@ class DenoisingPretrainModule(pl.LightningModule):
         masked = masked.to(features.device, non_blocking=True)
         return apply_corruption(features, order, masked, self.mask_descriptor), order, masked
 
+    def _update_mean_descriptor(self, target: Tensor, valid: Tensor) -> None:
+        """Running mean of the training targets (the mean-descriptor baseline)."""
+        count = valid.sum().to(self.mean_count.dtype)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            total = (target * valid.unsqueeze(-1)).sum((0, 1))
+            stats = self.all_gather(torch.cat([total, count.view(1).to(total.dtype)]))
+            stats = stats.reshape(-1, total.numel() + 1).sum(0)
+            total, count = stats[:-1], stats[-1].to(self.mean_count.dtype)
+        else:
+            total = (target * valid.unsqueeze(-1)).sum((0, 1))
+        new_count = self.mean_count + count
+        self.mean_descriptor.mul_(self.mean_count / new_count.clamp(min=1)).add_(
+            total / new_count.clamp(min=1)
+        )
+        self.mean_count.copy_(new_count)
+
     def _step(self, batch: Mapping[str, Tensor], stage: str) -> Tensor:
         train = stage == "train"
         epoch = self.current_epoch if train else 0
@@ -275,8 +294,10 @@ class DenoisingPretrainModule(pl.LightningModule):
         )
 
         with torch.no_grad():
-            mean_desc = (target * valid.unsqueeze(-1)).sum((0, 1)) / valid.sum().clamp(min=1)
-            baseline = masked_mean((target - mean_desc).pow(2).sum(-1), valid)
+            if train:
+                self._update_mean_descriptor(target, valid)
+            # the constant predictor "mean descriptor of the training frames seen so far"
+            baseline = masked_mean((target - self.mean_descriptor).pow(2).sum(-1), valid)
             cosine = masked_mean(F.cosine_similarity(pred, target, dim=-1), valid)
             metrics = {
                 f"{stage}/loss_all": loss_all,

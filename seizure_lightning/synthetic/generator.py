@@ -355,11 +355,12 @@ rotation, lighting, noise level, patient's colours, body proportions and rest po
 both classes alike: blanket over the legs, camera noise, flicker and exposure drift, infrared night
 video, a nurse or visitor in view.
 The class is in the temporal dynamics only; the per-frame pose distribution is the same for both:
-- ES: tonic posture with fine tremor, then clonic jerks synchronous across limbs, head and pelvis,
-  frequency decaying from about 3-4 Hz to about 1 Hz, amplitude declining, abrupt end.
-- PNES: limbs with independent phases and irregular frequencies (1.2-3.5 Hz with random-walk
-  modulation), side-to-side head movement and pelvic thrusting out of phase with the limbs,
-  waxing-waning amplitude with pauses holding a posture, gradual end.
+- ES: tonic posture with fine tremor, then clonic jerks synchronous across limbs, head and pelvis
+  (tightly in most seizures, loosely in some), frequency decaying from about 3-4 Hz to about
+  1-1.6 Hz, amplitude declining, abrupt end.
+- PNES: limbs with independent (or only partly coupled) phases and irregular frequencies
+  (1.2-3.5 Hz with random-walk modulation), side-to-side head movement and pelvic thrusting out of
+  phase with the limbs, waxing-waning amplitude with pauses holding a posture, gradual end.
 Contextual recordings: sleeping, restless turning, eating-like arm movement, sitting up, visitors,
 clinical checks, empty bed; some at night.
 """

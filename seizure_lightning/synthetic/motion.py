@@ -6,10 +6,12 @@ patient's rest pose. ES and PNES are built from the SAME ingredients with the SA
 distributions (posture offsets, per-channel gains, jerk waveform, time share of the static
 posture), so a single frame does not tell the class; they differ only in temporal organisation:
 
-- ES: tonic posture with fine tremor, then clonic jerks synchronous over all channels whose
-  frequency decays log-linearly from ~3-4 Hz to ~1 Hz, slowly declining amplitude, abrupt end.
-- PNES: each channel with its own phase and an irregular (random-walk) frequency, waxing-waning
-  amplitude interrupted by pauses holding a posture, gradual fade-out.
+- ES: tonic posture with fine tremor, then clonic jerks synchronous over all channels (phase
+  spread drawn per seizure) whose frequency decays log-linearly from ~3-4 Hz to ~1-1.6 Hz,
+  slowly declining amplitude, abrupt end.
+- PNES: each channel with its own phase (partly coupled to a common rhythm in some seizures) and
+  an irregular (random-walk) frequency, waxing-waning amplitude interrupted by pauses holding a
+  posture, gradual fade-out.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class Scene:
         rng = np.random.default_rng([self.seed, 11])
         p0, p1, r, colors = self.patient_px()
         nurse = self._pixels(nurse_capsules(m, *self.nurse_colors))
-        std = room.noise_std * (2.0 if self.night else 1.0)
+        std = room.noise_std * (1.5 if self.night else 1.0)
         pad = 24
         bank = (rng.standard_normal((h + pad, w + pad)) * std).astype(np.float32)
         offsets = rng.integers(0, pad, (len(m.t), 2))

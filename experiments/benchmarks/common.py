@@ -1,0 +1,150 @@
+"""Helpers shared by the benchmark scripts: machine facts, load average, JSON output, and a
+synthetic fp16 descriptor cache in the :class:`~seizure_lightning.data.feature_cache.FeatureCache`
+layout (no video decoded, no backbone run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CLIP_FRAMES = 250  # a 10-s clip at 25 fps
+
+
+def load_average() -> float:
+    """1-minute load average (other processes share this machine: numbers are noisy)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, bf16 support, GPU (if any) and library versions."""
+    import torch
+
+    from seizure_lightning.models.frame_encoder import cpu_supports_bf16
+
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_bf16": cpu_supports_bf16(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "platform": platform.platform(),
+        "gpu": None,
+    }
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info["gpu"] = {
+            "name": props.name,
+            "count": torch.cuda.device_count(),
+            "memory_gib": round(props.total_memory / 2**30, 1),
+            "bf16": torch.cuda.is_bf16_supported(),
+        }
+    return info
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "lightning", "transformers", "numpy", "av", "decord"):
+        try:
+            module = __import__(name)
+            out[name] = str(getattr(module, "__version__", "?"))
+        except ImportError:
+            out[name] = "missing"
+    return out
+
+
+def emit(result: dict[str, Any], out: Path | None) -> None:
+    """Print the JSON and, with ``out``, write it atomically."""
+    text = json.dumps(result, indent=2, default=str)
+    print(text)
+    if out is not None:
+        from seizure_lightning.utils.io import atomic_write_json
+
+        atomic_write_json(out, json.loads(text))
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process (``ru_maxrss``) in MiB."""
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def proc_status_mib() -> dict[str, float]:
+    """Current RssAnon / RssFile / VmHWM from /proc/self/status (Linux), in MiB."""
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssFile", "RssShmem", "VmHWM", "VmRSS"):
+                    out[key] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return out
+
+
+def write_synthetic_cache(
+    root: Path,
+    n_clips: int,
+    *,
+    dim: int = 2048,
+    n_crops: int = 4,
+    frames: int = CLIP_FRAMES,
+    shard_size: int = 16,
+    seed: int = 0,
+) -> Path:
+    """A finished feature cache of ``n_clips`` random fp16 clips (FeatureCache layout).
+
+    One shard of random descriptors is generated and written ``ceil(n / shard_size)`` times, so
+    a 10x cache costs disk writes only. ``FeatureCache.open(root)`` reads it like a real one.
+    """
+    from seizure_lightning.data.feature_cache import _shard_name, _write_shard
+    from seizure_lightning.utils.io import atomic_save_npy, atomic_write_json
+
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((shard_size * frames, n_crops, dim), dtype=np.float32)
+    base = np.abs(base).astype(np.float16)
+    ids = [f"clip{i:06d}" for i in range(n_clips)]
+    plan = [ids[i : i + shard_size] for i in range(0, n_clips, shard_size)]
+    meta = {
+        "extraction": {"encoder": {"dim": dim}, "crops": {"n_crops": n_crops}, "synthetic": True},
+        "manifest_key": f"synthetic-{n_clips}",
+        "dim": dim,
+        "dtype": "float16",
+        "n_items": n_clips,
+        "n_shards": len(plan),
+        "shard_size": shard_size,
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(root / "items.json", {"shards": plan})
+    atomic_write_json(root / "meta.json", meta)
+    special = np.stack([np.full(dim, 0.5, np.float32), np.zeros(dim, np.float32)])
+    atomic_save_npy(root / "special.npy", special)
+    for s, shard_ids in enumerate(plan):
+        if (root / "shards" / f"{_shard_name(s)}.json").is_file():
+            continue
+        entries = {
+            iid: {"offset": j * frames, "length": frames, "subject_id": f"s{s % 7}",
+                  "label": None, "fps": 25.0}
+            for j, iid in enumerate(shard_ids)
+        }
+        feats = [base[: len(shard_ids) * frames]]
+        _write_shard(root, s, feats, entries, dim, n_crops)
+    return root
