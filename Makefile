@@ -19,21 +19,21 @@ help: ## list the targets
 # The venv is rebuilt only when pyproject.toml changes (the stamp is newer otherwise).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
 	@touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the project (pip install -e .[dev])
 install: venv ## same as venv
 
-demo: venv ## the main job on the synthetic default: pre-train, LOSO sweep, report
-	$(PY) -m seizure_lightning +experiment=synthesize synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) logger=none
-	$(PY) -m seizure_lightning +experiment=pretrain synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) \
+DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT)
+demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO sweep, report
+	$(PY) -m seizure_lightning +experiment=synthesize $(DEMO_ARGS)
+	$(PY) -m seizure_lightning +experiment=pretrain $(DEMO_ARGS) \
 	    hydra.run.dir=$(DEMO_ROOT)/logs/demo/pretrain
-	$(PY) -m seizure_lightning -m +experiment=loso synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) \
-	    model=tiny,lstm,meanpool_linear loso.name=demo \
-	    model.init_from=$(DEMO_ROOT)/logs/demo/pretrain/encoder.pt
-	@echo "Report: $(DEMO_ROOT)/logs/loso/demo/report.md"
+	$(PY) -m seizure_lightning -m +experiment=loso $(DEMO_ARGS) loso.name=demo \
+	    pretrained=$(DEMO_ROOT)/logs/demo/pretrain/encoder.pt \
+	    model=tiny,tiny_scratch,lstm,meanpool_linear
+	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
 
 test: venv ## the fast test tier (< 10 minutes on 2 cores)
 	$(PYTEST) -q -x --timeout=600

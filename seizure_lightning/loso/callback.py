@@ -109,7 +109,7 @@ def log_summary_run(config: DictConfig, model_dir: Path, metrics: dict[str, Any]
         video = metrics["video"]
         run.summary.update({f"loso/{k}": v for k, v in video.items()
                             if isinstance(v, int | float) and v is not None})
-        for name in ("confusion_matrix.png", "roc_pr.png", "subjects.png"):
+        for name in ("confusion_matrix.png", "roc_pr.png", "subject_accuracy.png", "timelines.png"):
             if (model_dir / name).is_file():
                 run.log({f"loso/{Path(name).stem}": wandb.Image(str(model_dir / name))})
         preds = pd.read_csv(model_dir / "predictions.csv", dtype=str)

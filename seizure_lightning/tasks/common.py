@@ -95,6 +95,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         atomic_write_bytes(path, buffer.getbuffer())
+        os.chmod(path, 0o666 & ~_umask())  # the temp file was private (0600), as mkstemp makes it
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class RNGStateCheckpoint(pl.Callback):
