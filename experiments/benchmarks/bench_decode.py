@@ -1,18 +1,21 @@
 """Decode throughput: decord vs PyAV, 720p H.264 -> 128x171 at 25 fps. Prints JSON.
 
-.venv/bin/python experiments/benchmarks/bench_decode.py [--seconds 8] [--repeats 2]
+Reference measured side by side: libavcodec's decode alone (PyAV, frame threads, no colour
+conversion or resize), the upper bound of any decode-to-RGB path on this machine.
+
+.venv/bin/python experiments/benchmarks/bench_decode.py [--seconds 8] [--repeats 3] [--out F]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import av
 import numpy as np
+from common import emit, load_average
 
 from seizure_lightning.data.video import decode_frames, probe_video
 
@@ -38,25 +41,45 @@ def make_720p(path: Path, seconds: float, fps: int = 25) -> Path:
 
 
 def bench(path: Path, backend: str, repeats: int) -> dict:
+    """``decode_frames`` (timestamps, decode, resize to 128x171 RGB): best of ``repeats``."""
     best = float("inf")
     n = 0
+    load = load_average()
     for _ in range(repeats):
         t0 = time.perf_counter()
         frames = decode_frames(path, fps=25.0, size=(128, 171), backend=backend)
         best = min(best, time.perf_counter() - t0)
         n = len(frames)
-    return {"frames": n, "seconds": round(best, 3), "frames_per_s": round(n / best, 1)}
+    return {"frames": n, "seconds": round(best, 3), "frames_per_s": round(n / best, 1),
+            "load_average_1m": load}
+
+
+def bench_raw(path: Path, repeats: int) -> dict:
+    """libavcodec decode only (PyAV, thread_type AUTO), no conversion: the decoder's limit."""
+    best, n = float("inf"), 0
+    load = load_average()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            n = sum(1 for _ in container.decode(stream))
+        best = min(best, time.perf_counter() - t0)
+    return {"frames": n, "seconds": round(best, 3), "frames_per_s": round(n / best, 1),
+            "load_average_1m": load}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = make_720p(Path(tmp) / "bench_720p.mp4", args.seconds)
         info = probe_video(path)
         result = {
+            "benchmark": "decode",
             "video": {
                 "width": info.width,
                 "height": info.height,
@@ -66,12 +89,15 @@ def main() -> None:
             },
             "target": {"fps": 25.0, "size_hw": [128, 171]},
         }
+        bench_raw(path, 1)  # warm the page cache and the codec
         for backend in ("decord", "pyav"):
             try:
                 result[backend] = bench(path, backend, args.repeats)
             except Exception as exc:  # decord missing or failing
                 result[backend] = {"error": str(exc)}
-    print(json.dumps(result, indent=2))
+        result["decode_only_limit"] = bench_raw(path, args.repeats)
+        result["load_average_1m_after"] = load_average()
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

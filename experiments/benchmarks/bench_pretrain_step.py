@@ -2,13 +2,18 @@
 
 Cached path: a full ``DenoisingPretrainModule`` train step (corruption plan + gather, forward,
 backward, AdamW) on random ``[B, L, 2048]`` descriptors at ``model=paper``.
-Online path: the frozen ResNet-152 (no last layer) runs on ``L`` frames of 112x112 per clip under
-``inference_mode`` to make those descriptors, then the same train step. By default the backbone is
+Online path: the project's ``FrameEncoder`` (frozen ResNet-152 without its last layer, BN folded,
+channels-last, bf16 autocast with ``--bf16``, ``inference_mode``: what the online DataModule runs)
+makes the descriptors of ``L`` frames of 112x112 per clip, then the same train step. By default the backbone is
 timed on ``--backbone-frames`` frames and its per-frame time is scaled to ``B * L`` frames (the
 backbone cost is linear in frames); ``--online-full`` runs the whole online step literally.
 FLOPs are counted with ``torch.utils.flop_counter`` on the meta device (no compute).
 
     .venv/bin/python experiments/benchmarks/bench_pretrain_step.py [--bf16] [--out result.json]
+    .venv/bin/python experiments/benchmarks/bench_pretrain_step.py --device cuda --batch 32 --bf16
+
+On a GPU the figure is the cached step's clips/s in bf16 and its share of the GPU's dense bf16
+peak (a table by GPU name, or ``--peak-tflops``); no GPU: the CUDA run reports "no GPU here".
 """
 
 from __future__ import annotations
@@ -28,10 +33,18 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from seizure_lightning.models.frame_encoder import FrameEncoder, FrameEncoderConfig
 from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 from seizure_lightning.utils.io import atomic_write_json
 
 TARGET_SPEEDUP = 12.0  # issue 9
+TARGET_GPU_PEAK_FRACTION = 0.40  # issue 9: paper config clips/s in bf16 >= 40% of bf16 peak
+# dense bf16 tensor-core peaks (TFLOP/s, no sparsity); V100 has no bf16: its fp16 peak
+GPU_BF16_PEAK_TFLOPS = {
+    "H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0,
+    "A100": 312.0, "A10G": 70.0, "A10": 125.0, "L40S": 362.0, "L4": 121.0, "V100": 125.0,
+    "RTX 4090": 165.0, "RTX 6000 Ada": 364.0,
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,23 +58,41 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--backbone-frames", type=int, default=96, help="frames timed through ResNet-152"
     )
-    p.add_argument("--chunk", type=int, default=16, help="frames per backbone forward")
+    p.add_argument("--chunk", type=int, default=32, help="frames per backbone forward")
     p.add_argument("--online-full", action="store_true", help="run the full online step literally")
     p.add_argument("--no-fused", action="store_true", help="foreach AdamW instead of fused")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for both paths")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--peak-tflops", type=float, default=None, help="GPU bf16 peak override")
     return p.parse_args()
 
 
+def gpu_peak_tflops(name: str) -> float | None:
+    """Dense bf16 peak of the GPU called ``name`` (longest matching key), None if unknown."""
+    hits = [k for k in GPU_BF16_PEAK_TFLOPS if k.lower() in name.lower()]
+    return GPU_BF16_PEAK_TFLOPS[max(hits, key=len)] if hits else None
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+DEVICE = torch.device("cpu")  # set in main() from --device
+
+
 def autocast(enabled: bool) -> contextlib.AbstractContextManager:
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(DEVICE.type, dtype=torch.bfloat16)
 
 
 def make_batch(batch: int, seq_len: int, dim: int) -> dict[str, torch.Tensor]:
     return {
-        "features": torch.randn(batch, seq_len, dim).abs(),
-        "attention_mask": torch.ones(batch, seq_len, dtype=torch.bool),
+        "features": torch.randn(batch, seq_len, dim, device=DEVICE).abs(),
+        "attention_mask": torch.ones(batch, seq_len, dtype=torch.bool),  # plan is made on CPU
         "index": torch.arange(batch),
     }
 
@@ -75,12 +106,12 @@ def train_step(
     """One pre-training step as the module does it (corrupt, regress, AdamW)."""
     inputs, _, _ = module.corrupt(batch, epoch=0, stream=0)
     with autocast(bf16):
-        pred = module(inputs, batch["attention_mask"])
+        pred = module(inputs, batch["attention_mask"].to(DEVICE))
     loss = (pred.float() - batch["features"]).pow(2).sum(-1).mean()
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
-    return float(loss.detach())
+    return float(loss.detach())  # synchronises the device
 
 
 def resnet152_backbone() -> nn.Module:
@@ -90,16 +121,17 @@ def resnet152_backbone() -> nn.Module:
     return model.eval().requires_grad_(False)
 
 
-@torch.inference_mode()
-def describe_frames(backbone: nn.Module, frames: int, chunk: int, bf16: bool) -> torch.Tensor:
-    """Descriptors [frames, 2048] of random 112x112 frames, ``chunk`` frames per forward."""
-    out = []
-    for start in range(0, frames, chunk):
-        n = min(chunk, frames - start)
-        x = torch.randn(n, 3, 112, 112)  # NCHW: channels_last is several times slower on CPU
-        with autocast(bf16):
-            out.append(backbone(x).float())
-    return torch.cat(out)
+def frame_encoder(chunk: int, bf16: bool) -> FrameEncoder:
+    """The production online backbone (random weights: timing only)."""
+    return FrameEncoder(FrameEncoderConfig(
+        arch="resnet152", weights=None, batch_size=chunk, precision="bf16" if bf16 else "fp32",
+        channels_last=True, device=DEVICE.type,
+    ))
+
+
+def describe_frames(encoder: FrameEncoder, frames: int, chunk: int, bf16: bool) -> torch.Tensor:
+    """Descriptors [frames, 2048] of random 112x112 frames (``encoder.batch_size`` per forward)."""
+    return encoder.encode(torch.randn(frames, 3, 112, 112)).to(DEVICE)
 
 
 def count_flops(fn: Callable[[], Any]) -> int:
@@ -131,8 +163,31 @@ def frame_flops() -> int:
             return count_flops(lambda: backbone(x))
 
 
+def no_gpu_result(args: argparse.Namespace) -> dict[str, Any]:
+    """What a ``--device cuda`` run reports on a machine without a GPU."""
+    result = {
+        "benchmark": "pretrain_step",
+        "device": "cuda",
+        "available": False,
+        "note": "no GPU here",
+        "target_peak_fraction": TARGET_GPU_PEAK_FRACTION,
+        "load_average_1m_before_after": [os.getloadavg()[0]] * 2,
+    }
+    print(json.dumps(result, indent=2))
+    if args.out:
+        atomic_write_json(args.out, result)
+    return result
+
+
 def main() -> dict[str, Any]:
+    global DEVICE
     args = parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        return no_gpu_result(args)
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -143,15 +198,17 @@ def main() -> dict[str, Any]:
 
     module = DenoisingPretrainModule(seed=0)  # model=paper, corruption as in the paper
     module.set_special_descriptors(torch.full((2048,), 0.5), torch.zeros(2048))
+    module.to(DEVICE)
     module.train()
     opt = torch.optim.AdamW(
         module.parameters(), lr=1e-4, weight_decay=1e-4, fused=not args.no_fused
     )
     batch = make_batch(B, L, 2048)
-    backbone = resnet152_backbone()
+    backbone = frame_encoder(args.chunk, args.bf16)
+    for _ in range(max(args.warmup, 2)):  # oneDNN/cuDNN primitives: a few calls to warm up
+        describe_frames(backbone, args.chunk, args.chunk, args.bf16)
     for _ in range(args.warmup):
         train_step(module, opt, batch, args.bf16)
-        describe_frames(backbone, args.chunk, args.chunk, args.bf16)
 
     # Interleave the two measurements so that load from other processes hits both alike.
     step_times, frame_times = [], []
@@ -163,6 +220,7 @@ def main() -> dict[str, Any]:
         if not args.online_full:
             start = time.perf_counter()
             describe_frames(backbone, frames_per_round, args.chunk, args.bf16)
+            sync(DEVICE)
             frame_times.append((time.perf_counter() - start) / frames_per_round)
     step_s = sum(step_times) / len(step_times)
 
@@ -185,6 +243,8 @@ def main() -> dict[str, Any]:
     six_nt = 6 * n_params * tokens
     result = {
         "benchmark": "pretrain_step",
+        "device": str(DEVICE),
+        "available": True,
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
@@ -224,6 +284,17 @@ def main() -> dict[str, Any]:
         "iters": args.iters,
         "warmup": args.warmup,
     }
+    if DEVICE.type == "cuda":
+        name = torch.cuda.get_device_name(DEVICE)
+        peak = args.peak_tflops or gpu_peak_tflops(name)
+        result["gpu"] = {
+            "name": name,
+            "bf16_peak_tflops": peak,
+            "peak_fraction_6NT": (six_nt / step_s / 1e12 / peak) if peak else None,
+            "peak_fraction_counted": (flops_step / step_s / 1e12 / peak) if peak else None,
+            "target_peak_fraction": TARGET_GPU_PEAK_FRACTION,
+            "max_memory_allocated_gib": torch.cuda.max_memory_allocated(DEVICE) / 2**30,
+        }
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

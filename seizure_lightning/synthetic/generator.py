@@ -55,7 +55,7 @@ class Subject:
 
     index: int
     subject_id: str
-    label: str
+    label: str | None  # None: a contextual-only subject
     resolution: tuple[int, int]
 
 
@@ -127,6 +127,16 @@ def plan_dataset(cfg: SynthConfig, seed: int) -> tuple[list[Subject], list[Video
             )
         )
     order = [subjects[i] for i in rng.permutation(len(subjects))]
+    if cfg.contextual_subjects:
+        # seizure-free EMU patients seen only in contextual video (ids C01, C02, ...)
+        cwidth = max(2, len(str(cfg.contextual_subjects)))
+        order = [
+            Subject(
+                len(subjects) + i, f"C{i + 1:0{cwidth}d}", None,
+                cfg.resolutions[int(rng.integers(len(cfg.resolutions)))],
+            )
+            for i in range(cfg.contextual_subjects)
+        ]
     clo, chi = cfg.contextual_seconds
     for k in range(cfg.contextual_recordings):
         fps = fps_choices[int(rng.integers(len(fps_choices)))]
@@ -303,6 +313,7 @@ def _meta(
         "seizures_embedded": sum(p.embedded for p in sz),
         "seizure_seconds_total": round(float(sum(p.n_main / p.fps for p in sz)), 3),
         "contextual_recordings": len(ctx),
+        "contextual_only_subjects": cfg.contextual_subjects,
         "contextual_seconds_total": round(float(sum(ctx_seconds)), 3),
         "contextual_clips_10s": int(sum(int(s // 10) for s in ctx_seconds)),
         "videos": len(plans),

@@ -28,6 +28,7 @@ class SynthConfig:
     seizure_seconds: tuple[float, float] = (8.0, 10.0)
     contextual_recordings: int = 3
     contextual_seconds: tuple[float, float] = (12.0, 20.0)
+    contextual_subjects: int = 0
     fps_choices: tuple[str, ...] = ("25", "30", "30000/1001")
     resolutions: tuple[tuple[int, int], ...] = ((160, 120), (128, 96))
     embedded_fraction: float = 0.25
@@ -65,6 +66,7 @@ PRESETS: dict[str, SynthConfig] = {
         seizure_seconds=(8.0, 24.0),
         contextual_recordings=16,
         contextual_seconds=(30.0, 70.0),
+        contextual_subjects=6,
         resolutions=((320, 240), (256, 192), (384, 216)),
         embed_context_seconds=(3.0, 8.0),
     ),
@@ -74,7 +76,7 @@ PRESETS: dict[str, SynthConfig] = {
         seizures_es=235,
         seizures_pnes=48,
         seizure_seconds=(7.5, 150.0),
-        contextual_recordings=1730,
+        contextual_recordings=1870,
         contextual_seconds=(30.0, 120.0),
         resolutions=((320, 240), (256, 192), (384, 216)),
         embed_context_seconds=(5.0, 15.0),
@@ -159,6 +161,7 @@ def validate(cfg: SynthConfig) -> SynthConfig:
         "seizure_seconds": _as_range("seizure_seconds", cfg.seizure_seconds, 2.0),
         "contextual_recordings": _as_int("contextual_recordings", cfg.contextual_recordings),
         "contextual_seconds": _as_range("contextual_seconds", cfg.contextual_seconds, 1.0),
+        "contextual_subjects": _as_int("contextual_subjects", cfg.contextual_subjects),
         "fps_choices": _as_fps(cfg.fps_choices),
         "resolutions": _as_resolutions(cfg.resolutions),
         "embedded_fraction": _as_prob("embedded_fraction", cfg.embedded_fraction),
