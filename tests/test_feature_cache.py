@@ -157,3 +157,16 @@ def test_atomic_files_and_meta(records, featurizer, tmp_path):
     assert meta["extraction"]["encoder"] == {"arch": "resnet18", "weights": None, "dim": 512}
     assert meta["extraction"]["crops"]["offsets"] == [[4, 10]]
     assert not list(Path(tmp_path).glob("**/*.tmp"))
+
+
+def test_read_equals_memory_map(records, featurizer, tmp_path):
+    """``read`` (pread, nothing stays mapped) returns exactly the memory-mapped slices."""
+    root, _ = build(records, tmp_path, featurizer)
+    cache = FeatureCache.open(root)
+    for item in cache.ids:
+        n = cache.length(item)
+        for start, stop in ((0, n), (1, min(n, 7)), (n - 2, n + 50), (n, n + 1)):
+            got = cache.read(item, start, stop)
+            np.testing.assert_array_equal(got, np.asarray(cache.features(item)[start:stop]))
+            assert got.dtype == np.float16
+    cache.close()

@@ -119,3 +119,11 @@ def test_loso_sweep_aggregates_and_skips_finished(tmp_path: Path, shared_root: P
     second = run_cli(args, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert (second.stdout + second.stderr).count("skipped") == 8
+
+
+@pytest.mark.parametrize("debug", ["fdr", "limit"])
+def test_debug_configs_run(debug: str, tmp_path: Path, shared_root: Path, tiny_dataset: Path) -> None:
+    cfg = compose_config(tmp_path, ["+experiment=pretrain", *TINY, f"debug={debug}"],
+                         shared_root=shared_root)
+    assert run_task(cfg) is not None
+    assert (Path(cfg.paths.output_dir) / "encoder.pt").is_file()

@@ -161,7 +161,7 @@ def test_only_rank_zero_owns_the_wandb_id(cfg_factory, tmp_path: Path, monkeypat
     from seizure_lightning.tasks.common import _without_wandb_id_file
     from seizure_lightning.tracking import build_loggers
 
-    cfg = cfg_factory("+experiment=pretrain", "logger=wandb")
+    cfg = cfg_factory("+experiment=pretrain", "logger=wandb", tiny=False)
     run_dir = tmp_path / "run"
     [logger] = build_loggers(_without_wandb_id_file(cfg, 1), run_dir)  # rank 1: never a file
     assert not (run_dir / "wandb_id.txt").exists()

@@ -136,6 +136,16 @@ class ClassifierModule(pl.LightningModule):
         self.test_metrics = _window_metrics(num_classes, "test/")
         self.test_window_outputs: list[dict[str, Tensor]] = []
 
+    def set_class_weights(self, weights: list[float] | Tensor | None) -> None:
+        """Cross-entropy class weights (e.g. computed from the training fold after data setup)."""
+        if weights is None:
+            self.class_weight = None
+            return
+        weight = torch.as_tensor(weights, dtype=torch.float32, device=self.device).flatten()
+        if weight.numel() != self.hparams.num_classes:
+            raise ValueError(f"class_weights needs {self.hparams.num_classes} values, got {weights}")
+        self.class_weight = weight
+
     def _load_pretrained(self, path: str, given: Mapping[str, Any]) -> tuple[SequenceEncoder, dict]:
         encoder, meta = load_encoder_export(path)
         config = encoder.config.to_dict()

@@ -314,11 +314,11 @@ class DenoisingPretrainModule(pl.LightningModule):
             prog_bar=True,
             on_step=train,
             on_epoch=True,
-            sync_dist=not train,
+            sync_dist=True,
             batch_size=batch_size,
         )
         self.log_dict(
-            metrics, on_step=False, on_epoch=True, sync_dist=not train, batch_size=batch_size
+            metrics, on_step=False, on_epoch=True, sync_dist=True, batch_size=batch_size
         )
         if train and self.trainer.optimizers:
             self.log(

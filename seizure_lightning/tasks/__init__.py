@@ -60,6 +60,10 @@ def run_task(cfg: DictConfig) -> Any:
             "+experiment=pretrain`; available tasks: " + ", ".join(sorted(TASKS))
         )
     fn = resolve_task(task)
+    if "trainer" in cfg:
+        from seizure_lightning.tasks.common import check_launch
+
+        check_launch(cfg)  # before any work, and never swallowed by a sweep's fold
     out = run_dir(cfg)
     if global_rank() == 0:
         overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []

@@ -48,6 +48,16 @@ class DataSettingsInCheckpoint(pl.Callback):
         checkpoint[CKPT_KEY] = self.settings
 
 
+class TrainingFoldClassWeights(pl.Callback):
+    """Class weights = 1 / training windows per class (paper), set once the data is set up
+    (after ``prepare_data`` ran on one process per node), so every rank uses the same."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        weights = trainer.datamodule.class_weights()
+        pl_module.set_class_weights(weights)
+        log.info("class weights (1 / training windows per class): %s", weights)
+
+
 def build_module(cfg: DictConfig, class_weights: list[float] | None) -> ClassifierModule:
     """The classifier of ``cfg.model`` (transformer, optionally pre-trained, or a baseline)."""
     return ClassifierModule(
@@ -130,18 +140,16 @@ def run_fold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     datamodule = build_datamodule(cfg)
     test_subject = datamodule.test_subject
     overlap = pretrain_overlap(cfg, test_subject)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    weights = datamodule.class_weights()
-    log.info("class weights (1 / training windows per class): %s", weights)
-    module = build_module(cfg, weights)
+    module = build_module(cfg, None)  # class weights: from the training fold, after data setup
     loggers = setup_loggers(cfg, run_dir)
-    summary: dict[str, Any] = {"fold": test_subject, "pretrain_overlap": overlap,
-                               "class_weights": weights, "split": datamodule.split}
+    summary: dict[str, Any] = {"fold": test_subject, "pretrain_overlap": overlap}
     try:
-        callbacks = [*build_callbacks(cfg), DataSettingsInCheckpoint(data_settings(cfg))]
+        callbacks = [*build_callbacks(cfg), DataSettingsInCheckpoint(data_settings(cfg)),
+                     TrainingFoldClassWeights()]
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, run_dir))
+        summary["class_weights"] = module.class_weight.tolist()
+        summary["split"] = datamodule.split
         summary["best_ckpt"] = _best_checkpoint(trainer)
         if test_subject is not None:
             ckpt = summary["best_ckpt"]

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from seizure_lightning.tasks.common import is_multirun
 from seizure_lightning.tasks.finetune import run_fold
 from seizure_lightning.utils.io import atomic_write_json
-from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
 
@@ -61,21 +61,25 @@ def loso_fold(cfg: DictConfig) -> float | None:
         log.info("fold %s: predictions exist for this config, skipped", subject)
         return json.loads((run_dir / "status.json").read_text()).get("accuracy")
     status = {"status": "running", "fold": str(subject), "config_hash": config_hash}
-    atomic_write_json(run_dir / "status.json", status)
+    write = global_rank() == 0  # one writer of the fold's files under DDP
+    if write:
+        atomic_write_json(run_dir / "status.json", status)
     try:
         summary = run_fold(cfg, run_dir)
     except Exception as exc:  # a failed fold must not kill the sweep
         log.error("fold %s failed: %s", subject, exc)
         status.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                       traceback=traceback.format_exc())
-        atomic_write_json(run_dir / "status.json", status)
+        if write:
+            atomic_write_json(run_dir / "status.json", status)
         if not is_multirun():  # a single fold run by hand: fail loudly
             raise
         return None
     status.update(status="ok", **{k: summary.get(k) for k in
                                   ("accuracy", "n_videos", "pretrain_overlap", "class_weights")})
-    atomic_write_json(run_dir / "status.json", status)
-    atomic_write_json(run_dir / "summary.json", summary)
+    if write:
+        atomic_write_json(run_dir / "status.json", status)
+        atomic_write_json(run_dir / "summary.json", summary)
     log.info("fold %s: accuracy %.3f on %d videos", subject, summary["accuracy"],
              summary["n_videos"])
     return summary.get("accuracy")

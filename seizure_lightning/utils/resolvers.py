@@ -15,12 +15,15 @@ def run_id() -> str:
     """A run folder name that never collides and survives a SLURM requeue.
 
     Under SLURM it is the job id (with the array task id), so a requeued job finds its own
-    folder and ``last.ckpt``; elsewhere a timestamp with microseconds.
+    folder and ``last.ckpt``; under torchrun with ``--rdzv-id`` every rank gets the same
+    folder; elsewhere a timestamp with microseconds.
     """
     if os.environ.get("SLURM_ARRAY_JOB_ID"):
         return f"slurm-{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
     if os.environ.get("SLURM_JOB_ID"):
         return f"slurm-{os.environ['SLURM_JOB_ID']}"
+    if os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none":  # torchrun --rdzv-id=...
+        return f"torchrun-{os.environ['TORCHELASTIC_RUN_ID']}"
     return datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
 
 
