@@ -95,8 +95,9 @@ def log_summary_run(config: DictConfig, model_dir: Path, metrics: dict[str, Any]
 
     from seizure_lightning.tracking import REDACTED
 
-    wb = OmegaConf.to_container(node, resolve=True)
-    offline = bool(wb.get("offline", True))
+    wb = {k: OmegaConf.select(node, k, default=None, throw_on_resolution_failure=False)
+          for k in ("project", "entity", "group", "offline")}
+    offline = wb["offline"] is not False
     run = wandb.init(
         project=wb.get("project"), entity=wb.get("entity"), group=wb.get("group"),
         job_type="report", name=f"summary-{model_dir.name}", dir=str(model_dir),

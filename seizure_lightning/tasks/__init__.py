@@ -70,6 +70,10 @@ def run_task(cfg: DictConfig) -> Any:
         save_run_info(cfg, out, overrides)
         if cfg.get("print_config", True):
             print(config_tree(cfg))
+    if cfg.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(cfg.threads))
     if cfg.get("seed") is not None:
         seed_everything(int(cfg.seed), workers=True, verbose=False)
     logging.getLogger("seizure_lightning").setLevel(logging.INFO)

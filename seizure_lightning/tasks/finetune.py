@@ -152,7 +152,8 @@ def run_fold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summary["split"] = datamodule.split
         summary["best_ckpt"] = _best_checkpoint(trainer)
         if test_subject is not None:
-            ckpt = summary["best_ckpt"]
+            ckpt = summary["best_ckpt"] if cfg.loso.get("checkpoint") == "best" else None
+            summary["tested_checkpoint"] = ckpt or "last (weights at the end of training)"
             trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
             preds, windows = video_predictions(module, datamodule, test_subject)
             if trainer.is_global_zero:
