@@ -9,6 +9,8 @@ DEMO_ROOT ?= $(CURDIR)
 DEMO_PRESET ?= demo
 # LOSO folds of the demo run in parallel, one thread each (fastest for the small models)
 DEMO_JOBS ?= 2
+# fine-tuning epochs of each demo fold (the paper: 50; fewer keep the demo to minutes)
+DEMO_EPOCHS ?= 25
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
@@ -35,7 +37,8 @@ demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO s
 	$(PY) -m seizure_lightning -m +experiment=loso $(DEMO_ARGS) loso.name=demo \
 	    pretrained=$(DEMO_ROOT)/logs/demo/pretrain/encoder.pt \
 	    model=tiny,tiny_scratch,lstm,meanpool_linear \
-	    hydra/launcher=joblib hydra.launcher.n_jobs=$(DEMO_JOBS) threads=1
+	    hydra/launcher=joblib hydra.launcher.n_jobs=$(DEMO_JOBS) threads=1 \
+	    trainer.max_epochs=$(DEMO_EPOCHS)
 	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
 
 test: venv ## the fast test tier (< 10 minutes on 2 cores)
