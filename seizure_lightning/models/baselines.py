@@ -8,6 +8,9 @@ dropout and a linear head. So ``model.kind`` swaps the backbone and nothing else
   classifier is exactly "mean descriptor over valid frames -> linear".
 - ``lstm``: :class:`LSTMClassifier` runs a (bi-)LSTM over the descriptors; pads are skipped
   (packed sequence) and their outputs are zero.
+- ``motion_spectrum``: :class:`MotionSpectrum`, a hand-crafted temporal baseline: the spectrum of
+  the frame-to-frame descriptor change ("motion energy"), as in clinical video analysis of
+  movement frequency. It returns window features ``[B, output_dim]`` (already pooled).
 """
 
 from __future__ import annotations
@@ -112,6 +115,58 @@ class LSTMClassifier(nn.Module):
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=seq_len)
         return out
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+@dataclass
+class MotionSpectrumConfig:
+    """Motion-energy spectrum: ``bands`` equal bands from 0 to ``max_hz`` at ``fps``."""
+
+    input_dim: int = 2048
+    fps: float = 25.0
+    max_hz: float = 8.0
+    bands: int = 16
+
+
+class MotionSpectrum(nn.Module):
+    """Window features from the descriptor motion energy ``e_t = ||r_t - r_(t-1)||``.
+
+    ``e`` is standardised over the window's valid frames, its magnitude spectrum is summed in
+    ``bands`` frequency bands (log1p), and the log mean / std of the raw energy are appended;
+    a LayerNorm puts the features on one scale. No single frame contributes: a purely temporal
+    baseline. Returns ``[B, bands + 2]``.
+    """
+
+    def __init__(self, config: MotionSpectrumConfig | Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, MotionSpectrumConfig):
+            config = _config_from_dict(MotionSpectrumConfig, config)
+        self.config = config
+        self.norm = nn.LayerNorm(config.bands + 2)
+
+    @property
+    def output_dim(self) -> int:
+        return self.config.bands + 2
+
+    def forward(self, features: Tensor, attention_mask: Tensor) -> Tensor:
+        mask = attention_mask.to(torch.bool)
+        pair = mask[:, 1:] & mask[:, :-1]
+        energy = (features[:, 1:] - features[:, :-1]).float().norm(dim=-1) * pair
+        n = pair.sum(1, keepdim=True).clamp(min=1)
+        mean = energy.sum(1, keepdim=True) / n
+        std = (((energy - mean) * pair).pow(2).sum(1, keepdim=True) / n).sqrt()
+        z = (energy - mean) / std.clamp(min=1e-6) * pair
+        spec = torch.fft.rfft(z, dim=1).abs()  # [B, L//2]
+        freqs = torch.fft.rfftfreq(z.shape[1], d=1.0 / self.config.fps).to(z.device)
+        edges = torch.linspace(0.0, self.config.max_hz, self.config.bands + 1, device=z.device)
+        band = torch.bucketize(freqs, edges[1:-1])
+        keep = (freqs > 0) & (freqs <= self.config.max_hz)
+        power = torch.zeros(spec.shape[0], self.config.bands, device=z.device)
+        power.index_add_(1, band[keep], spec[:, keep])
+        stats = torch.cat([mean.clamp(min=1e-6).log(), std.clamp(min=1e-6).log()], dim=1)
+        return self.norm(torch.cat([power.log1p(), stats], dim=1))
 
     def num_trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from seizure_lightning.models.baselines import LSTMClassifier, MeanPoolLinear
+from seizure_lightning.models.baselines import LSTMClassifier, MeanPoolLinear, MotionSpectrum
 from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceEncoderConfig
 from seizure_lightning.modules.pretrain import (
     OptimizerFactory,
@@ -34,7 +34,7 @@ from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
 
-KINDS = ("transformer", "meanpool_linear", "lstm")
+KINDS = ("transformer", "meanpool_linear", "lstm", "motion_spectrum")
 # Fields of the transformer config that only change regularisation/kernels, not the weights.
 _RUNTIME_FIELDS = ("dropout", "attention_dropout", "attn_implementation")
 SCHEDULER_DEFAULTS: dict[str, Any] = {"name": "linear", "warmup_ratio": 0.0, "warmup_steps": None}
@@ -48,6 +48,8 @@ def build_backbone(kind: str, encoder: Mapping[str, Any] | None) -> nn.Module:
         return MeanPoolLinear(encoder)
     if kind == "lstm":
         return LSTMClassifier(encoder)
+    if kind == "motion_spectrum":
+        return MotionSpectrum(encoder)
     raise ValueError(f"unknown model kind {kind!r}; use one of {KINDS}")
 
 
@@ -198,7 +200,8 @@ class ClassifierModule(pl.LightningModule):
         """Logits ``[B, num_classes]``."""
         attention_mask = attention_mask.to(torch.bool)
         hidden = self.backbone(features, attention_mask)
-        return self.head(self.dropout(self.pool(hidden, attention_mask)))
+        pooled = hidden if hidden.dim() == 2 else self.pool(hidden, attention_mask)
+        return self.head(self.dropout(pooled))
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Class-weighted cross-entropy (fp32)."""

@@ -1,0 +1,1 @@
+"""Data: manifests, video decoding, frame transforms, descriptor cache, data modules."""
