@@ -36,7 +36,7 @@ demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO s
 	    hydra.run.dir=$(DEMO_ROOT)/logs/demo/pretrain
 	$(PY) -m seizure_lightning -m +experiment=loso $(DEMO_ARGS) loso.name=demo \
 	    pretrained=$(DEMO_ROOT)/logs/demo/pretrain/encoder.pt \
-	    model=tiny,tiny_scratch,lstm,meanpool_linear \
+	    model=tiny,tiny_scratch,lstm,motion_spectrum,meanpool_linear \
 	    hydra/launcher=joblib hydra.launcher.n_jobs=$(DEMO_JOBS) threads=1 \
 	    trainer.max_epochs=$(DEMO_EPOCHS)
 	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
