@@ -24,10 +24,9 @@ from seizure_lightning.models.baselines import LSTMClassifier, MeanPoolLinear, M
 from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceEncoderConfig
 from seizure_lightning.modules.pretrain import (
     OptimizerFactory,
-    build_optimizer,
-    build_scheduler,
     load_encoder_export,
     merge_options,
+    optimizers_and_schedule,
     to_primitive,
 )
 from seizure_lightning.utils.logging import get_logger
@@ -285,12 +284,7 @@ class ClassifierModule(pl.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(
-            self.optimizer_factory, [self.backbone, self.head], default_lr=0.005
+        return optimizers_and_schedule(
+            self.optimizer_factory, [self.backbone, self.head], 0.005, self.hparams.scheduler,
+            self.trainer.estimated_stepping_batches,
         )
-        scheduler = build_scheduler(
-            optimizer, self.hparams.scheduler, self.trainer.estimated_stepping_batches
-        )
-        if scheduler is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}

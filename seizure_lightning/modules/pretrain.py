@@ -120,6 +120,21 @@ def build_scheduler(
     return {"scheduler": scheduler, "interval": "step", "frequency": 1}
 
 
+def optimizers_and_schedule(
+    factory: OptimizerFactory | None,
+    modules: Iterable[nn.Module],
+    default_lr: float,
+    scheduler: Mapping[str, Any],
+    total_steps: int,
+) -> Any:
+    """What ``configure_optimizers`` returns: the optimizer, with its per-step schedule if any."""
+    optimizer = build_optimizer(factory, modules, default_lr=default_lr)
+    schedule = build_scheduler(optimizer, scheduler, total_steps)
+    if schedule is None:
+        return optimizer
+    return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+
 def masked_mean(values: Tensor, select: Tensor) -> Tensor:
     """Mean of ``values`` over ``select`` (0 with a gradient path when nothing is selected)."""
     select = select.to(values.dtype)
@@ -339,15 +354,10 @@ class DenoisingPretrainModule(pl.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(
-            self.optimizer_factory, [self.encoder, self.head], default_lr=0.01
+        return optimizers_and_schedule(
+            self.optimizer_factory, [self.encoder, self.head], 0.01, self.hparams.scheduler,
+            self.trainer.estimated_stepping_batches,
         )
-        scheduler = build_scheduler(
-            optimizer, self.hparams.scheduler, self.trainer.estimated_stepping_batches
-        )
-        if scheduler is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     # -- export --------------------------------------------------------------------------------
     def export_encoder(self, path: str | Path, subjects_seen: Iterable[str]) -> Path:
