@@ -77,3 +77,15 @@ def test_no_task_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli([f"paths.root_dir={tmp_path}", "logger=none"], cwd=tmp_path, timeout=120)
     assert result.returncode != 0
     assert "+experiment=" in result.stderr
+
+
+def test_trainer_without_logger_drops_the_lr_monitor(cfg_factory) -> None:
+    """logger=none: LearningRateMonitor needs a logger, so the trainer is built without it."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from seizure_lightning.tasks.common import build_trainer
+
+    cfg = cfg_factory("+experiment=pretrain", "logger=none", "callbacks=default")
+    trainer = build_trainer(cfg, Path(cfg.paths.output_dir), loggers=[])
+    assert not any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
+    assert trainer.checkpoint_callback is not None

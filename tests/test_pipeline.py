@@ -127,3 +127,23 @@ def test_debug_configs_run(debug: str, tmp_path: Path, shared_root: Path, tiny_d
                          shared_root=shared_root)
     assert run_task(cfg) is not None
     assert (Path(cfg.paths.output_dir) / "encoder.pt").is_file()
+
+
+def test_fold_with_validation_threshold(tmp_path: Path, shared_root: Path) -> None:
+    """loso.decision=val_threshold: the fold records the threshold it chose on its inner
+    validation subjects and decides every held-out video by it."""
+    cfg = compose_config(
+        tmp_path,
+        ["+experiment=loso", *TINY, "model=lstm", "trainer.max_epochs=2",
+         "data.test_subject=P01", "loso.decision=val_threshold"],
+        shared_root=shared_root,
+    )
+    run_task(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["decision"] == "val_threshold"
+    threshold = summary["threshold"]
+    assert 0.0 <= threshold <= 1.0 and summary["split"]["val"]
+    preds = pd.read_csv(run_dir / "predictions.csv")
+    expected = preds.p_PNES.map(lambda p: "PNES" if p > threshold else "ES")
+    assert (preds.pred == expected).all()

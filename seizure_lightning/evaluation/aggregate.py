@@ -111,8 +111,10 @@ def predictions_frame(
     probs: Any,
     *,
     fold: str | Sequence[str] | None = None,
+    threshold: float | None = None,
 ) -> pd.DataFrame:
-    """Video predictions in the contract's columns; ``pred`` = argmax (``ES`` on an exact tie).
+    """Video predictions in the contract's columns; ``pred`` = argmax (``ES`` on an exact tie),
+    or PNES where ``p_PNES > threshold`` when a threshold is given (0.5 = argmax).
 
     ``labels`` are ``"ES"/"PNES"`` or class indices; ``probs`` is [V, 2] (p_ES, p_PNES).
     """
@@ -125,7 +127,7 @@ def predictions_frame(
             "video_id": [str(v) for v in video_ids],
             "subject_id": [str(s) for s in subject_ids],
             "label": _label_strings(labels),
-            "pred": [LABELS[int(i)] for i in p.argmax(axis=1)],
+            "pred": [LABELS[int(i)] for i in _decide(p, threshold)],
             "p_ES": p[:, 0],
             "p_PNES": p[:, 1],
         }
@@ -134,6 +136,13 @@ def predictions_frame(
     if folds is not None:
         frame["fold"] = folds
     return validate_predictions(frame)
+
+
+def _decide(p: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Class index per row of [V, 2] probabilities (argmax, or ``p_PNES > threshold``)."""
+    if threshold is None:
+        return p.argmax(axis=1)
+    return (p[:, 1] > float(threshold)).astype(int)
 
 
 def windows_frame(

@@ -3,6 +3,7 @@ gathers every fold's predictions into one report per model when the sweep ends."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,26 @@ class LosoSweepCallback(Callback):
             model_dir, n_boot=int(config.loso.n_boot), seed=int(config.seed),
             title=f"ES vs PNES, LOSO: {model_dir.name}",
             extra={"model": model_dir.name,
-                   "allow_pretrain_overlap": bool(config.loso.allow_pretrain_overlap)},
+                   "allow_pretrain_overlap": bool(config.loso.allow_pretrain_overlap),
+                   "decision": str(config.loso.get("decision", "argmax")),
+                   "fold_thresholds": fold_thresholds(model_dir)},
         )
         log_summary_run(config, model_dir, metrics)
         return {"model": model_dir.name, "metrics": metrics}
+
+
+def fold_thresholds(model_dir: Path) -> dict[str, float]:
+    """The p_PNES decision threshold each finished fold used (from its ``summary.json``)."""
+    out = {}
+    for path in sorted(model_dir.glob("fold=*/summary.json")):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if summary.get("threshold") is not None:
+            out[str(summary.get("fold") or path.parent.name[5:])] = round(
+                float(summary["threshold"]), 4)
+    return out
 
 
 def model_dirs(sweep_dir: Path) -> list[Path]:

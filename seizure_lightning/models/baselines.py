@@ -24,6 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seizure_lightning.models.input_norm import check_input_norm, normalize_window
+
 _C = TypeVar("_C")
 
 
@@ -52,6 +54,11 @@ class LSTMConfig:
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.0
+    # "none" | "window": per-window standardisation over valid frames (input_norm.py)
+    input_norm: str = "none"
+
+    def __post_init__(self) -> None:
+        check_input_norm(self.input_norm)
 
 
 def lengths_from_mask(attention_mask: Tensor) -> Tensor:
@@ -108,8 +115,10 @@ class LSTMClassifier(nn.Module):
     def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         seq_len = features.shape[1]
         if attention_mask is None:
-            out, _ = self.lstm(features)
+            mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+            out, _ = self.lstm(normalize_window(features, mask, self.config.input_norm))
             return out
+        features = normalize_window(features, attention_mask, self.config.input_norm)
         lengths = lengths_from_mask(attention_mask).clamp(min=1).cpu()
         packed = pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)

@@ -5,7 +5,8 @@ A linear projection ``input_dim -> d_model`` feeds a HuggingFace ``BertModel`` t
 4-entry word-embedding table that is never read (``BertModel`` always builds one; it is frozen so
 that DDP does not see an unused trainable parameter). Built from a config only: nothing is
 downloaded. ``SequenceEncoderConfig()`` is the paper's ``model=paper`` (about 78M trainable
-parameters including the input projection).
+parameters including the input projection). ``input_norm="window"`` standardises each window over
+its valid frames before the projection (``models/input_norm.py``); the paper's is ``"none"``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel
+
+from seizure_lightning.models.input_norm import check_input_norm, normalize_window
 
 _SPECIAL_VOCAB = 4  # a few special ids only: the table exists but inputs_embeds bypasses it
 
@@ -37,8 +40,11 @@ class SequenceEncoderConfig:
     layer_norm_eps: float = 1e-12
     attn_implementation: str = "sdpa"
     initializer_range: float = 0.02
+    # "none" (paper) | "window": per-window standardisation over valid frames (input_norm.py)
+    input_norm: str = "none"
 
     def __post_init__(self) -> None:
+        check_input_norm(self.input_norm)
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})"
@@ -104,9 +110,15 @@ class SequenceEncoder(nn.Module):
         nn.init.normal_(self.input_proj.weight, std=self.config.initializer_range)
         nn.init.zeros_(self.input_proj.bias)
 
-    def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        features: Tensor,
+        attention_mask: Tensor | None = None,
+        stats_mask: Tensor | None = None,
+    ) -> Tensor:
         """Last hidden state ``[B, L, d_model]``; positions with ``attention_mask`` False are
-        neither attended to nor meaningful in the output."""
+        neither attended to nor meaningful in the output. ``stats_mask``: the frames the
+        ``input_norm`` statistics come from (default: the valid ones)."""
         if features.shape[1] > self.config.max_positions:
             raise ValueError(
                 f"sequence length {features.shape[1]} exceeds max_positions "
@@ -114,9 +126,19 @@ class SequenceEncoder(nn.Module):
             )
         if attention_mask is not None:
             attention_mask = attention_mask.to(torch.bool)
-        embeds = self.input_proj(features)
+        embeds = self.input_proj(self.normalize(features, attention_mask, stats_mask))
         out = self.bert(inputs_embeds=embeds, attention_mask=attention_mask, return_dict=True)
         return out.last_hidden_state
+
+    def normalize(
+        self, features: Tensor, attention_mask: Tensor | None, stats_mask: Tensor | None = None
+    ) -> Tensor:
+        """The descriptors as the projection sees them (``config.input_norm``)."""
+        if self.config.input_norm == "none":
+            return features
+        if attention_mask is None:
+            attention_mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+        return normalize_window(features, attention_mask, self.config.input_norm, stats_mask)
 
     def num_trainable_parameters(self) -> int:
         """Number of parameters with ``requires_grad`` (input projection included)."""

@@ -3,8 +3,9 @@
 Each batch (CONTRACT.md "Sequence batches") is corrupted on the fly: per sample, a span of frames
 is relocated and a fraction of frames is replaced by r(MASK) (``data/corruption.py``), seeded by
 ``(seed, epoch, dataset index)`` so runs and resumes are reproducible. A linear head regresses the
-ORIGINAL descriptor at every position. Checkpoints hold only primitive types and tensors, so they
-load with ``torch.load(weights_only=True)``.
+ORIGINAL descriptor at every position (with ``encoder.input_norm="window"``: standardised like the
+encoder's input, by the mean and RMS of the window's real, unmasked frames). Checkpoints hold
+only primitive types and tensors, so they load with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from seizure_lightning.data.corruption import (
     batch_corruption_plan,
     corrupted_positions,
 )
+from seizure_lightning.models.input_norm import standardize, window_statistics
 from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceEncoderConfig
 from seizure_lightning.utils.io import atomic_write_bytes
 from seizure_lightning.utils.logging import get_logger
@@ -251,9 +253,12 @@ class DenoisingPretrainModule(pl.LightningModule):
             )
 
     # -- forward / loss ------------------------------------------------------------------------
-    def forward(self, features: Tensor, attention_mask: Tensor) -> Tensor:
-        """Reconstructed descriptors ``[B, L, input_dim]``."""
-        return self.head(self.encoder(features, attention_mask))
+    def forward(
+        self, features: Tensor, attention_mask: Tensor, stats_mask: Tensor | None = None
+    ) -> Tensor:
+        """Reconstructed descriptors ``[B, L, input_dim]`` (``stats_mask``: see
+        :meth:`SequenceEncoder.forward`)."""
+        return self.head(self.encoder(features, attention_mask, stats_mask))
 
     def corrupt(
         self, batch: Mapping[str, Tensor], epoch: int, stream: int
@@ -275,6 +280,15 @@ class DenoisingPretrainModule(pl.LightningModule):
         order = order.to(features.device, non_blocking=True)
         masked = masked.to(features.device, non_blocking=True)
         return apply_corruption(features, order, masked, self.mask_descriptor), order, masked
+
+    def target(self, original: Tensor, inputs: Tensor, valid: Tensor, real: Tensor) -> Tensor:
+        """What the head regresses (fp32): the original descriptors, standardised like the
+        encoder's input under ``input_norm="window"`` (by the mean and RMS of the input's
+        ``real`` frames, the same statistics the encoder uses)."""
+        if self.encoder.config.input_norm == "none":
+            return original.float()
+        mean, rms = window_statistics(inputs, real)
+        return standardize(original.float(), valid, mean, rms)
 
     def _update_mean_descriptor(self, target: Tensor, valid: Tensor) -> None:
         """Running mean of the training targets (the mean-descriptor baseline)."""
@@ -298,8 +312,9 @@ class DenoisingPretrainModule(pl.LightningModule):
         stream = TRAIN_STREAM if train else VAL_STREAM
         inputs, order, masked = self.corrupt(batch, epoch, stream)
         valid = batch["attention_mask"].to(torch.bool)
-        target = batch["features"].float()
-        pred = self(inputs, valid).float()
+        real = valid & ~masked  # r(MASK) frames stay out of the input_norm statistics
+        target = self.target(batch["features"], inputs, valid, real)
+        pred = self(inputs, valid, real).float()
 
         err = (pred - target).pow(2).sum(-1)  # [B, L] squared L2 per position
         corrupted = corrupted_positions(order, masked) & valid

@@ -110,6 +110,9 @@ def _extra_section(extra: dict[str, Any]) -> list[str]:
                 for v in value
             ]
             lines.append("")
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+            lines.append(f"- {key}: {shown or '(none)'}")
         else:
             shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else _fmt(value)
             lines.append(f"- {key}: {shown or '(none)'}")

@@ -146,6 +146,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list | None = None,
                   callbacks: list | None = None, **overrides: Any) -> pl.Trainer:
     """The Lightning Trainer of ``cfg.trainer`` with callbacks, loggers, atomic checkpoint
     writes, RNG state in checkpoints and, under SLURM, Lightning's requeue on SIGUSR1."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
     from lightning.pytorch.plugins.environments import SLURMEnvironment
 
     check_launch(cfg)
@@ -157,6 +158,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list | None = None,
         # the requeued job gets the same SLURM job id, hence the same run dir.
         plugins.append(SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGUSR1))
     callbacks = list(callbacks if callbacks is not None else build_callbacks(cfg))
+    if not loggers:  # LearningRateMonitor refuses a Trainer without a logger (logger=none)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if not any(isinstance(c, RNGStateCheckpoint) for c in callbacks):
         callbacks.append(RNGStateCheckpoint())
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)

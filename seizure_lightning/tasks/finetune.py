@@ -21,6 +21,7 @@ from seizure_lightning.evaluation.aggregate import (
     write_csv,
 )
 from seizure_lightning.evaluation.folds import check_pretrain_overlap
+from seizure_lightning.evaluation.threshold import DECISIONS, choose_threshold
 from seizure_lightning.modules.classifier import ClassifierModule
 from seizure_lightning.tasks.common import (
     build_callbacks,
@@ -104,17 +105,26 @@ def gather_windows(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: torch.cat([s[k] for s in shards]) for k in shards[0]}
 
 
-def video_predictions(module: ClassifierModule, datamodule, fold: str | None) -> tuple:
-    """(predictions, windows) frames of the test windows the module collected (all ranks')."""
-    out = gather_windows(module.test_window_predictions())
-    # DistributedSampler pads with repeated windows: keep each (video, start) once
+def unique_windows(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """All ranks' windows, each (video, start) once (DistributedSampler pads with repeats)."""
+    out = gather_windows(out)
     keys = torch.stack([out["video_idx"], out["start"]], 1)
     _, first = unique_rows(keys)
-    out = {k: v[first] for k, v in out.items()}
+    return {k: v[first] for k, v in out.items()}
+
+
+def video_predictions(
+    module: ClassifierModule, datamodule, fold: str | None, threshold: float | None = None
+) -> tuple:
+    """(predictions, windows) frames of the test windows the module collected (all ranks');
+    ``threshold``: decide PNES where p_PNES > threshold (None: argmax, the paper's rule)."""
+    out = unique_windows(module.test_window_predictions())
     per_video = video_probabilities(out["probs"], out["video_idx"])
     videos = datamodule.videos.iloc[sorted(per_video)]
     probs = torch.stack([torch.as_tensor(per_video[i]) for i in sorted(per_video)])
-    preds = predictions_frame(videos.video_id, videos.subject_id, videos.label, probs, fold=fold)
+    preds = predictions_frame(
+        videos.video_id, videos.subject_id, videos.label, probs, fold=fold, threshold=threshold
+    )
     rows = datamodule.videos.iloc[out["video_idx"].numpy()]
     n_frames = (torch.as_tensor(rows.frames.to_numpy().copy()) - out["start"]).clamp(
         max=datamodule.window
@@ -125,6 +135,29 @@ def video_predictions(module: ClassifierModule, datamodule, fold: str | None) ->
         fold=fold,
     )
     return preds, windows
+
+
+def validation_threshold(trainer: pl.Trainer, module: ClassifierModule, datamodule,
+                         ckpt: str | None) -> float:
+    """The p_PNES threshold that balances the inner validation subjects' videos (video
+    probabilities by the paper's window averaging; see ``evaluation/threshold.py``)."""
+    loader = datamodule.val_dataloader()
+    if not loader:
+        raise ValueError("loso.decision=val_threshold needs inner validation subjects: "
+                         "set data.val_fraction > 0")
+    batches = trainer.predict(module, dataloaders=loader, ckpt_path=ckpt, weights_only=True)
+    keys = ("video_idx", "start", "probs", "label")
+    out = unique_windows({k: torch.cat([b[k] for b in batches]) for k in keys})
+    per_video = video_probabilities(out["probs"], out["video_idx"])
+    label_of = dict(zip(out["video_idx"].tolist(), out["label"].tolist(), strict=True))
+    videos = sorted(per_video)
+    labels = [label_of[v] for v in videos]
+    if len(set(labels)) < 2:
+        log.warning("loso.decision=val_threshold: the inner validation subjects %s have videos "
+                    "of one class only; this fold keeps the argmax rule (threshold 0.5)",
+                    datamodule.split["val"])
+        return 0.5
+    return choose_threshold(labels, [per_video[v][1] for v in videos])
 
 
 def unique_rows(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,8 +187,11 @@ def run_fold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if test_subject is not None:
             ckpt = summary["best_ckpt"] if cfg.loso.get("checkpoint") == "best" else None
             summary["tested_checkpoint"] = ckpt or "last (weights at the end of training)"
+            threshold = decision_threshold(cfg, trainer, module, datamodule, ckpt)
+            summary["decision"] = cfg.loso.get("decision", "argmax")
+            summary["threshold"] = 0.5 if threshold is None else threshold
             trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
-            preds, windows = video_predictions(module, datamodule, test_subject)
+            preds, windows = video_predictions(module, datamodule, test_subject, threshold)
             if trainer.is_global_zero:
                 write_csv(preds, run_dir / "predictions.csv")
                 write_csv(windows, run_dir / "windows.csv")
@@ -166,6 +202,20 @@ def run_fold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     finally:
         finish_loggers(loggers)
     return summary
+
+
+def decision_threshold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule,
+                       datamodule, ckpt: str | None) -> float | None:
+    """``loso.decision``: None for argmax (the paper), else the inner-validation threshold."""
+    decision = cfg.loso.get("decision", "argmax")
+    if decision not in DECISIONS:
+        raise ValueError(f"loso.decision must be one of {DECISIONS}, got {decision!r}")
+    if decision == "argmax":
+        return None
+    threshold = validation_threshold(trainer, module, datamodule, ckpt)
+    log.info("decision threshold on the inner validation subjects %s: p_PNES > %.4f",
+             datamodule.split["val"], threshold)
+    return threshold
 
 
 def _best_checkpoint(trainer) -> str | None:

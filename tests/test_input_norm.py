@@ -1,0 +1,115 @@
+"""Tests of the per-window input normalisation (``input_norm``) and the models that use it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seizure_lightning.models.baselines import LSTMClassifier
+from seizure_lightning.models.input_norm import (
+    normalize_window,
+    standardize,
+    window_statistics,
+)
+from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceEncoderConfig
+from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+
+TINY = dict(input_dim=6, d_model=16, num_layers=1, num_heads=2, ffn_dim=32, max_positions=10,
+            dropout=0.0, attention_dropout=0.0)
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    x = torch.randn(3, 10, 6) * 3 + 5
+    mask = torch.ones(3, 10, dtype=torch.bool)
+    mask[1, 7:] = False
+    mask[2, 4:] = False
+    x[~mask] = 99.0  # a PAD descriptor far from the data
+    return x, mask
+
+
+def test_statistics_by_hand() -> None:
+    x = torch.tensor([[[1.0, 3.0], [3.0, 5.0], [50.0, 50.0]]])
+    mask = torch.tensor([[True, True, False]])
+    mean, rms = window_statistics(x, mask)
+    assert torch.allclose(mean, torch.tensor([[[2.0, 4.0]]]))
+    assert torch.allclose(rms, torch.tensor([[[1.0]]]))  # centred values are all +-1
+    out = standardize(x, mask, mean, rms)
+    assert torch.equal(out, torch.tensor([[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]]))
+
+
+def test_window_norm_is_zero_mean_unit_rms_with_zero_pads() -> None:
+    x, mask = _batch()
+    out = normalize_window(x, mask)
+    for b in range(3):
+        valid = out[b][mask[b]]
+        assert torch.allclose(valid.mean(0), torch.zeros(6), atol=1e-5)
+        assert valid.pow(2).mean().sqrt().item() == pytest.approx(1.0, abs=1e-5)
+        assert torch.equal(out[b][~mask[b]], torch.zeros_like(out[b][~mask[b]]))
+
+
+def test_window_norm_removes_a_static_offset_and_scale() -> None:
+    """The same movement seen on two "subjects" (another static scene, another contrast)."""
+    x, mask = _batch()
+    offset, scale = torch.randn(1, 1, 6) * 10, 4.0
+    moved = torch.where(mask.unsqueeze(-1), x * scale + offset, x)
+    assert torch.allclose(normalize_window(x, mask), normalize_window(moved, mask), atol=1e-4)
+
+
+def test_none_passes_through_and_unknown_mode_is_refused() -> None:
+    x, mask = _batch()
+    assert normalize_window(x, mask, "none") is x
+    with pytest.raises(ValueError, match="input_norm"):
+        normalize_window(x, mask, "batch")
+    with pytest.raises(ValueError, match="input_norm"):
+        SequenceEncoderConfig(**TINY, input_norm="layer")
+
+
+def test_stats_mask_keeps_masked_frames_out_of_the_statistics() -> None:
+    x, mask = _batch()
+    real = mask.clone()
+    real[0, 2] = False
+    spiked = x.clone()
+    spiked[0, 2] = -1000.0  # an r(MASK)-like frame
+    out = normalize_window(spiked, mask, stats_mask=real)
+    ref = normalize_window(x, real)
+    keep = real[0]
+    assert torch.allclose(out[0][keep], ref[0][keep], atol=1e-5)
+
+
+def test_encoder_with_window_norm_ignores_the_static_scene() -> None:
+    x, mask = _batch()
+    torch.manual_seed(1)
+    encoder = SequenceEncoder({**TINY, "input_norm": "window"}).eval()
+    moved = torch.where(mask.unsqueeze(-1), x + 7.0, x)
+    with torch.no_grad():
+        a, b = encoder(x, mask), encoder(moved, mask)
+    assert torch.allclose(a[mask], b[mask], atol=1e-4)
+    plain = SequenceEncoder(TINY).eval()
+    with torch.no_grad():
+        assert not torch.allclose(plain(x, mask)[mask], plain(moved, mask)[mask], atol=1e-3)
+
+
+def test_lstm_with_window_norm_ignores_the_static_scene() -> None:
+    x, mask = _batch()
+    torch.manual_seed(1)
+    lstm = LSTMClassifier({"input_dim": 6, "hidden_size": 4, "input_norm": "window"}).eval()
+    moved = torch.where(mask.unsqueeze(-1), x * 2.0 - 3.0, x)
+    with torch.no_grad():
+        assert torch.allclose(lstm(x, mask), lstm(moved, mask), atol=1e-5)
+
+
+def test_pretraining_target_is_in_the_encoder_input_frame() -> None:
+    """With input_norm=window the head regresses the original window standardised by the
+    statistics of the input's real (unmasked) frames."""
+    x, mask = _batch()
+    module = DenoisingPretrainModule(encoder={**TINY, "input_norm": "window"})
+    masked = torch.zeros_like(mask)
+    masked[:, 1] = True
+    inputs = torch.where(masked.unsqueeze(-1), torch.full_like(x, -50.0), x)
+    real = mask & ~masked
+    target = module.target(x, inputs, mask, real)
+    mean, rms = window_statistics(x, real)
+    assert torch.allclose(target, standardize(x, mask, mean, rms), atol=1e-5)
+    plain = DenoisingPretrainModule(encoder=TINY)
+    assert torch.equal(plain.target(x, inputs, mask, real), x)
