@@ -38,7 +38,7 @@ demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO s
 	    pretrained=$(DEMO_ROOT)/logs/demo/pretrain/encoder.pt \
 	    model=tiny,tiny_scratch,lstm,motion_spectrum,meanpool_linear \
 	    hydra/launcher=joblib hydra.launcher.n_jobs=$(DEMO_JOBS) threads=1 \
-	    trainer.max_epochs=$(DEMO_EPOCHS)
+	    trainer.max_epochs=$(DEMO_EPOCHS) loso.decision=val_threshold
 	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
 
 test: venv ## the fast test tier (< 10 minutes on 2 cores)

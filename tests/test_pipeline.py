@@ -147,3 +147,23 @@ def test_fold_with_validation_threshold(tmp_path: Path, shared_root: Path) -> No
     preds = pd.read_csv(run_dir / "predictions.csv")
     expected = preds.p_PNES.map(lambda p: "PNES" if p > threshold else "ES")
     assert (preds.pred == expected).all()
+
+
+def test_changed_fold_config_retrains_instead_of_resuming(
+    tmp_path: Path, shared_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fold re-run with another config must not resume the old config's finished
+    last.ckpt (that would test the old weights under the new config's name)."""
+    base = ["+experiment=loso", *TINY, "model=lstm", "trainer.max_epochs=1",
+            "data.test_subject=P01"]
+    run_task(compose_config(tmp_path, [*base, "optimizer.lr=0.001"], shared_root=shared_root))
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    first = torch.load(last, weights_only=True)
+    with caplog.at_level("WARNING", logger="seizure_lightning.tasks.finetune"):
+        run_task(compose_config(tmp_path, [*base, "optimizer.lr=0.01"], shared_root=shared_root))
+    assert "written under another config" in caplog.text
+    second = torch.load(last, weights_only=True)
+    assert second["seizure_lightning_fold_config_hash"] != first["seizure_lightning_fold_config_hash"]
+    changed = [k for k, v in first["state_dict"].items()
+               if not torch.equal(v, second["state_dict"][k])]
+    assert changed, "the fold was not re-trained"

@@ -37,6 +37,7 @@ from seizure_lightning.utils.io import atomic_write_json
 from seizure_lightning.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
+CONFIG_HASH_KEY = "seizure_lightning_fold_config_hash"
 
 
 class DataSettingsInCheckpoint(pl.Callback):
@@ -47,6 +48,37 @@ class DataSettingsInCheckpoint(pl.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
         checkpoint[CKPT_KEY] = self.settings
+
+
+class ConfigHashInCheckpoint(pl.Callback):
+    """Stores the fold's config hash in every checkpoint: a LOSO fold resumes only from a
+    checkpoint of the same config (a changed sweep re-trains its folds instead)."""
+
+    def __init__(self, config_hash: str) -> None:
+        self.config_hash = config_hash
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CONFIG_HASH_KEY] = self.config_hash
+
+
+def checkpoint_config_hash(path: str | Path) -> str | None:
+    """The config hash a checkpoint was written under (None: none recorded)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return payload.get(CONFIG_HASH_KEY)
+
+
+def fold_resume_checkpoint(cfg: DictConfig, run_dir: Path, config_hash: str | None) -> str | None:
+    """``resume_checkpoint``, except that a checkpoint found in the run dir that was written
+    under another config (``config_hash``) is not resumed: the fold trains from the start."""
+    found = resume_checkpoint(cfg, run_dir)
+    if found is None or config_hash is None or cfg.get("ckpt_path") not in (None, "last"):
+        return found
+    written_under = checkpoint_config_hash(found)
+    if written_under != config_hash:
+        log.warning("%s was written under another config (%s, now %s): not resuming from it, "
+                    "training this fold from the start", found, written_under, config_hash)
+        return None
+    return found
 
 
 class TrainingFoldClassWeights(pl.Callback):
@@ -168,8 +200,11 @@ def unique_rows(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return uniq, first.sort().values
 
 
-def run_fold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train (and, with a test subject, test) one classifier; returns the fold's summary."""
+def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> dict[str, Any]:
+    """Train (and, with a test subject, test) one classifier; returns the fold's summary.
+
+    ``config_hash`` (LOSO folds): recorded in the checkpoints; only a checkpoint of the same
+    config is resumed."""
     datamodule = build_datamodule(cfg)
     test_subject = datamodule.test_subject
     overlap = pretrain_overlap(cfg, test_subject)
@@ -179,8 +214,11 @@ def run_fold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         callbacks = [*build_callbacks(cfg), DataSettingsInCheckpoint(data_settings(cfg)),
                      TrainingFoldClassWeights()]
+        if config_hash is not None:
+            callbacks.append(ConfigHashInCheckpoint(config_hash))
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, run_dir))
+        ckpt_path = fold_resume_checkpoint(cfg, run_dir, config_hash)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         summary["class_weights"] = module.class_weight.tolist()
         summary["split"] = datamodule.split
         summary["best_ckpt"] = _best_checkpoint(trainer)

@@ -65,7 +65,7 @@ def loso_fold(cfg: DictConfig) -> float | None:
     if write:
         atomic_write_json(run_dir / "status.json", status)
     try:
-        summary = run_fold(cfg, run_dir)
+        summary = run_fold(cfg, run_dir, config_hash)
     except Exception as exc:  # a failed fold must not kill the sweep
         log.error("fold %s failed: %s", subject, exc)
         status.update(status="failed", error=f"{type(exc).__name__}: {exc}",
