@@ -167,3 +167,15 @@ def test_changed_fold_config_retrains_instead_of_resuming(
     changed = [k for k, v in first["state_dict"].items()
                if not torch.equal(v, second["state_dict"][k])]
     assert changed, "the fold was not re-trained"
+
+
+def test_unknown_decision_rule_fails_before_training(tmp_path: Path, shared_root: Path) -> None:
+    cfg = compose_config(
+        tmp_path,
+        ["+experiment=loso", *TINY, "model=lstm", "data.test_subject=P01",
+         "loso.decision=youden"],
+        shared_root=shared_root,
+    )
+    with pytest.raises(ValueError, match=r"loso\.decision must be one of"):
+        run_task(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()

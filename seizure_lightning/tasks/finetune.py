@@ -40,25 +40,16 @@ log = get_logger(__name__)
 CONFIG_HASH_KEY = "seizure_lightning_fold_config_hash"
 
 
-class DataSettingsInCheckpoint(pl.Callback):
-    """Stores the frames/backbone/window settings in every checkpoint (``predict`` reads them)."""
+class CheckpointMetadata(pl.Callback):
+    """Adds fixed entries to every checkpoint: the frames/backbone/window settings (``predict``
+    reads them) and, in a LOSO fold, the fold's config hash (only a checkpoint of the same
+    config is resumed; a changed sweep re-trains its folds instead)."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CKPT_KEY] = self.settings
-
-
-class ConfigHashInCheckpoint(pl.Callback):
-    """Stores the fold's config hash in every checkpoint: a LOSO fold resumes only from a
-    checkpoint of the same config (a changed sweep re-trains its folds instead)."""
-
-    def __init__(self, config_hash: str) -> None:
-        self.config_hash = config_hash
+    def __init__(self, entries: dict[str, Any]) -> None:
+        self.entries = entries
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CONFIG_HASH_KEY] = self.config_hash
+        checkpoint.update(self.entries)
 
 
 def checkpoint_config_hash(path: str | Path) -> str | None:
@@ -205,6 +196,7 @@ def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> 
 
     ``config_hash`` (LOSO folds): recorded in the checkpoints; only a checkpoint of the same
     config is resumed."""
+    check_decision(cfg)
     datamodule = build_datamodule(cfg)
     test_subject = datamodule.test_subject
     overlap = pretrain_overlap(cfg, test_subject)
@@ -212,10 +204,11 @@ def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> 
     loggers = setup_loggers(cfg, run_dir)
     summary: dict[str, Any] = {"fold": test_subject, "pretrain_overlap": overlap}
     try:
-        callbacks = [*build_callbacks(cfg), DataSettingsInCheckpoint(data_settings(cfg)),
-                     TrainingFoldClassWeights()]
+        metadata = {CKPT_KEY: data_settings(cfg)}
         if config_hash is not None:
-            callbacks.append(ConfigHashInCheckpoint(config_hash))
+            metadata[CONFIG_HASH_KEY] = config_hash
+        callbacks = [*build_callbacks(cfg), CheckpointMetadata(metadata),
+                     TrainingFoldClassWeights()]
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)
         ckpt_path = fold_resume_checkpoint(cfg, run_dir, config_hash)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -242,13 +235,18 @@ def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> 
     return summary
 
 
-def decision_threshold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule,
-                       datamodule, ckpt: str | None) -> float | None:
-    """``loso.decision``: None for argmax (the paper), else the inner-validation threshold."""
+def check_decision(cfg: DictConfig) -> str:
+    """``loso.decision`` if it is a known rule (checked before training, not after)."""
     decision = cfg.loso.get("decision", "argmax")
     if decision not in DECISIONS:
         raise ValueError(f"loso.decision must be one of {DECISIONS}, got {decision!r}")
-    if decision == "argmax":
+    return decision
+
+
+def decision_threshold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule,
+                       datamodule, ckpt: str | None) -> float | None:
+    """``loso.decision``: None for argmax (the paper), else the inner-validation threshold."""
+    if check_decision(cfg) == "argmax":
         return None
     threshold = validation_threshold(trainer, module, datamodule, ckpt)
     log.info("decision threshold on the inner validation subjects %s: p_PNES > %.4f",
