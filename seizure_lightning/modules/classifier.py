@@ -25,6 +25,7 @@ from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceE
 from seizure_lightning.modules.pretrain import (
     OptimizerFactory,
     load_encoder_export,
+    log_learning_rate,
     merge_options,
     optimizers_and_schedule,
     to_primitive,
@@ -233,14 +234,7 @@ class ClassifierModule(pl.LightningModule):
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._labelled_step(batch, self.train_metrics, "train")
-        if self.trainer.optimizers:
-            self.log(
-                "train/lr",
-                self.trainer.optimizers[0].param_groups[0]["lr"],
-                on_step=True,
-                on_epoch=False,
-                batch_size=batch["label"].shape[0],
-            )
+        log_learning_rate(self, batch["label"].shape[0])
         return loss
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:

@@ -137,6 +137,20 @@ def optimizers_and_schedule(
     return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
+def log_learning_rate(module: pl.LightningModule, batch_size: int, prog_bar: bool = False) -> None:
+    """Log the first param group's current rate as ``train/lr`` (per step), once optimizers
+    exist (a training step of either module)."""
+    if module.trainer.optimizers:
+        module.log(
+            "train/lr",
+            module.trainer.optimizers[0].param_groups[0]["lr"],
+            on_step=True,
+            on_epoch=False,
+            prog_bar=prog_bar,
+            batch_size=batch_size,
+        )
+
+
 def masked_mean(values: Tensor, select: Tensor) -> Tensor:
     """Mean of ``values`` over ``select`` (0 with a gradient path when nothing is selected)."""
     select = select.to(values.dtype)
@@ -350,15 +364,8 @@ class DenoisingPretrainModule(pl.LightningModule):
         self.log_dict(
             metrics, on_step=False, on_epoch=True, sync_dist=True, batch_size=batch_size
         )
-        if train and self.trainer.optimizers:
-            self.log(
-                "train/lr",
-                self.trainer.optimizers[0].param_groups[0]["lr"],
-                on_step=True,
-                on_epoch=False,
-                prog_bar=True,
-                batch_size=batch_size,
-            )
+        if train:
+            log_learning_rate(self, batch_size, prog_bar=True)
         return loss
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
