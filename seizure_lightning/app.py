@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from seizure_lightning.utils.resolvers import register_resolvers
+from seizure_lightning.resolvers import register_resolvers
 
 _CONFIG_ENV = "SEIZURE_LIGHTNING_CONFIG_DIR"
 

@@ -1,4 +1,4 @@
-"""Numbers of the method (DESIGN.md) that several modules share."""
+"""Numbers of the method (docs/method_to_code.md) that several modules share."""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ def test_paper_model_matches_paper_numbers(tmp_path: Path) -> None:
     assert enc.input_dim == 2048
     assert cfg.optimizer.lr == 0.01 and cfg.optimizer.weight_decay == 1e-4
     assert cfg.trainer.max_epochs == 60
-    assert cfg.pretrain.span == 30 and cfg.pretrain.mask_ratio == 0.15
+    corruption = cfg.pretrain.module.corruption
+    assert corruption.span == 30 and corruption.mask_ratio == 0.15
     GlobalHydra.instance().clear()
 
 
@@ -83,7 +84,7 @@ def test_trainer_without_logger_drops_the_lr_monitor(cfg_factory) -> None:
     """logger=none: LearningRateMonitor needs a logger, so the trainer is built without it."""
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from seizure_lightning.tasks.common import build_trainer
+    from seizure_lightning.engine.trainer import build_trainer
 
     cfg = cfg_factory("+experiment=pretrain", "logger=none", "callbacks=default")
     trainer = build_trainer(cfg, Path(cfg.paths.output_dir), loggers=[])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seizure_lightning.data.boxes import load_box_track
-from seizure_lightning.models.detector import build_detector, detect_boxes
+from seizure_lightning.features.detector import build_detector, detect_boxes
 from tests.video_fixtures import make_video
 
 

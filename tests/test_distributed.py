@@ -109,7 +109,7 @@ def _multirun_cfg(tmp_path: Path, *overrides: str):
 
 
 def test_local_ddp_in_multirun_is_refused(tmp_path: Path, monkeypatch) -> None:
-    from seizure_lightning.tasks.common import check_launch
+    from seizure_lightning.engine.trainer import check_launch
 
     for key in ("LOCAL_RANK", "SLURM_PROCID", "TORCHELASTIC_RUN_ID"):
         monkeypatch.delenv(key, raising=False)

@@ -14,7 +14,6 @@ from seizure_lightning.data.extraction import (
     ClipFeaturizer,
     ExtractionConfig,
     FramesConfig,
-    extract_features,
 )
 from seizure_lightning.data.feature_cache import (
     CacheIncompleteError,
@@ -24,7 +23,7 @@ from seizure_lightning.data.feature_cache import (
     cache_key,
 )
 from seizure_lightning.data.manifest import ClipRecord, SeizureRecord
-from seizure_lightning.models.frame_encoder import FrameEncoderConfig
+from seizure_lightning.features.frame_encoder import FrameEncoderConfig
 from tests.video_fixtures import make_video
 
 FRAMES = FramesConfig(resize=(40, 52), crop=32, box_smooth_frames=3)
@@ -144,7 +143,8 @@ def test_changed_manifest_gets_new_folder(records, featurizer, tmp_path):
 
 
 def test_atomic_files_and_meta(records, featurizer, tmp_path):
-    root = extract_features(records[1:2], tmp_path, FRAMES, ENC, progress=False)
+    root = build_feature_cache(records[1:2], tmp_path, ExtractionConfig(frames=FRAMES, encoder=ENC),
+                               progress=False)
     names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert names == [
         "items.json",

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from seizure_lightning.models.frame_encoder import (
+from seizure_lightning.features.frame_encoder import (
     FrameEncoder,
     FrameEncoderConfig,
     cpu_supports_bf16,

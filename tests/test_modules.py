@@ -13,14 +13,14 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from seizure_lightning.models.baselines import LSTMClassifier, MeanPoolLinear
+from seizure_lightning.models.encoder_export import ENCODER_EXPORT_FORMAT, load_encoder_export
 from seizure_lightning.modules.classifier import ClassifierModule
-from seizure_lightning.modules.pretrain import (
-    ENCODER_EXPORT_FORMAT,
-    DenoisingPretrainModule,
-    load_encoder_export,
-)
+from seizure_lightning.modules.optim import lr_schedule
+from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 
 DIM, LEN = 16, 48
+MEANPOOL = "seizure_lightning.models.baselines.MeanPoolLinear"
+LSTM = "seizure_lightning.models.baselines.LSTMClassifier"
 TINY = dict(
     input_dim=DIM,
     d_model=32,
@@ -84,7 +84,7 @@ def _pretrain_module(**kw) -> DenoisingPretrainModule:
         optimizer=kw.pop(
             "optimizer", functools.partial(torch.optim.AdamW, lr=5e-3, weight_decay=1e-4)
         ),
-        scheduler=kw.pop("scheduler", {"name": "linear", "warmup_steps": 5}),
+        scheduler=kw.pop("scheduler", functools.partial(lr_schedule, name="linear", warmup_steps=5)),
         seed=0,
         **kw,
     )
@@ -163,7 +163,6 @@ def test_classifier_from_export_trains_and_reloads_without_export(tmp_path: Path
     export = _pretrain_module().export_encoder(tmp_path / "enc.pt", subjects_seen=["s1"])
     reference, _ = load_encoder_export(export)
     clf = ClassifierModule(
-        kind="transformer",
         encoder={"dropout": 0.2, "d_model": 999},
         init_from=str(export),
         class_weights=[0.3, 0.7],
@@ -188,37 +187,37 @@ def test_classifier_from_export_trains_and_reloads_without_export(tmp_path: Path
 
 def test_class_weighted_loss() -> None:
     clf = ClassifierModule(
-        kind="meanpool_linear", encoder={"input_dim": DIM}, class_weights=[1.0, 4.0]
+        encoder={"_target_": MEANPOOL, "input_dim": DIM}, class_weights=[1.0, 4.0]
     )
     logits, labels = torch.randn(10, 2), torch.tensor([0, 1] * 5)
     expected = F.cross_entropy(logits, labels, weight=torch.tensor([1.0, 4.0]))
     torch.testing.assert_close(clf.loss(logits, labels), expected)
     assert not torch.allclose(clf.loss(logits, labels), F.cross_entropy(logits, labels))
     with pytest.raises(ValueError, match="class_weights"):
-        ClassifierModule(kind="meanpool_linear", encoder={"input_dim": DIM}, class_weights=[1.0])
+        ClassifierModule(encoder={"_target_": MEANPOOL, "input_dim": DIM}, class_weights=[1.0])
 
 
 def test_test_step_collects_window_probabilities(tmp_path: Path) -> None:
     clf = ClassifierModule(
-        kind="lstm", encoder={"input_dim": DIM, "hidden_size": 8}, pooling="first"
+        encoder={"_target_": LSTM, "input_dim": DIM, "hidden_size": 8}, pooling="first"
     )
     trainer = _trainer(tmp_path)
     trainer.test(clf, dataloaders=_loader(10, batch_size=4), verbose=False)
-    assert len(clf.test_window_outputs) == 3
-    windows = clf.test_window_predictions()
+    assert len(clf.window_outputs) == 3
+    windows = clf.window_predictions()
     assert windows["probs"].shape == (10, 2) and windows["probs"].device.type == "cpu"
     torch.testing.assert_close(windows["probs"].sum(1), torch.ones(10))
     assert windows["video_idx"].tolist() == [i // 2 for i in range(10)]
     assert windows["start"].tolist() == [(i % 2) * LEN for i in range(10)]
-    preds = trainer.predict(clf, dataloaders=_loader(6, batch_size=4))
-    assert sum(p["probs"].shape[0] for p in preds) == 6
+    trainer.predict(clf, dataloaders=_loader(6, batch_size=4))
+    assert clf.window_predictions()["probs"].shape == (6, 2)  # the predict loop's windows only
 
 
 def test_baselines_forward_and_masking() -> None:
     torch.manual_seed(0)
     batch = next(iter(_loader(4, batch_size=4)))
     x, mask = batch["features"], batch["attention_mask"]
-    clf = ClassifierModule(kind="meanpool_linear", encoder={"input_dim": DIM}).eval()
+    clf = ClassifierModule(encoder={"_target_": MEANPOOL, "input_dim": DIM}).eval()
     assert isinstance(clf.backbone, MeanPoolLinear)
     mean = torch.stack([x[b, mask[b]].mean(0) for b in range(4)])
     torch.testing.assert_close(clf(x, mask), clf.head(mean))
@@ -233,7 +232,9 @@ def test_baselines_forward_and_masking() -> None:
     assert torch.all(a[~mask] == 0)
     with pytest.raises(ValueError, match="right-padded"):
         lstm(x, torch.flip(mask, dims=[1]))
-    with pytest.raises(ValueError, match="unknown model kind"):
-        ClassifierModule(kind="cnn")
-    with pytest.raises(ValueError, match="unknown LSTMConfig keys"):
-        ClassifierModule(kind="lstm", encoder={"d_model": 3})
+    with pytest.raises(Exception, match=r"seizure_lightning\.models\.cnn\.CNN"):
+        ClassifierModule(encoder={"_target_": "seizure_lightning.models.cnn.CNN"})
+    with pytest.raises(Exception, match="unknown LSTMConfig keys"):
+        ClassifierModule(encoder={"_target_": LSTM, "d_model": 3})
+    with pytest.raises(ValueError, match="init_from needs a SequenceEncoder"):
+        ClassifierModule(encoder={"_target_": LSTM, "input_dim": DIM}, init_from="enc.pt")

@@ -33,7 +33,7 @@ def pretrained(tmp_path_factory, shared_root: Path, tiny_dataset: Path) -> Path:
 
 
 def test_pretrain_writes_export_and_beats_untrained(pretrained: Path) -> None:
-    from seizure_lightning.modules.pretrain import load_encoder_export
+    from seizure_lightning.models.encoder_export import load_encoder_export
 
     encoder, meta = load_encoder_export(pretrained / "encoder.pt")
     assert encoder.config.d_model == 64  # model=tiny
@@ -53,7 +53,8 @@ def test_loso_fold_then_predict(tmp_path: Path, shared_root: Path, pretrained: P
     cfg = compose_config(
         tmp_path,
         ["+experiment=loso", *TINY, "trainer.max_epochs=2", "data.test_subject=P01",
-         f"model.init_from={pretrained / 'encoder.pt'}", "loso.allow_pretrain_overlap=true"],
+         f"model.init_from={pretrained / 'encoder.pt'}", "loso.allow_pretrain_overlap=true",
+         "loso.decision=val_threshold"],
         shared_root=shared_root,
     )
     run_task(cfg)
@@ -66,23 +67,39 @@ def test_loso_fold_then_predict(tmp_path: Path, shared_root: Path, pretrained: P
     p = preds[["p_ES", "p_PNES"]].astype(float).sum(axis=1)
     assert ((p - 1).abs() < 1e-5).all()
 
-    # predict a video of the manifest with the fold's checkpoint
-    manifest = pd.read_csv(next((shared_root / "data").glob("synthetic-tiny-*")) / "seizures.csv")
-    row = manifest.iloc[0]
+    # predict the fold's test videos with the fold's checkpoint: exactly the fold's rows
     root = next((shared_root / "data").glob("synthetic-tiny-*"))
+    manifest = pd.read_csv(root / "seizures.csv", dtype=str, keep_default_na=False)
+    mine = manifest[manifest.subject_id == "P01"].drop(columns=["label", "subject_id"])
+    for col in ("path", "boxes"):
+        mine[col] = [str(root / v) if v else "" for v in mine[col]]
+    mine.to_csv(tmp_path / "new_videos.csv", index=False)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
+    decision = torch.load(ckpt, weights_only=True)["seizure_lightning"]["decision"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert decision["rule"] == "val_threshold"
+    assert decision["threshold"] == pytest.approx(summary["threshold"])
     out = tmp_path / "predict"
     pcfg = compose_config(
         tmp_path / "p",
-        ["+experiment=predict", "print_config=false", f"predict.video={root / row.path}",
-         f"predict.boxes={root / row.boxes}", f"predict.ckpt={ckpt}", f"predict.out={out}"],
+        ["+experiment=predict", "print_config=false", f"predict.manifest={tmp_path / 'new_videos.csv'}",
+         f"predict.ckpt={ckpt}", f"predict.out={out}"],
+        shared_root=shared_root,
     )
     run_task(pcfg)
-    result = json.loads((out / "prediction.json").read_text())
-    assert result["label"] in ("ES", "PNES")
-    assert abs(result["p_ES"] + result["p_PNES"] - 1) < 1e-5
-    assert result["windows"] and all(w["end_s"] > w["start_s"] for w in result["windows"])
-    assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    predicted = pd.read_csv(out / "predictions.csv", dtype={"video_id": str})
+    assert sorted(predicted.video_id) == sorted(preds.video_id)
+    for fold_row in preds.itertuples(index=False):
+        result = json.loads((out / fold_row.video_id / "prediction.json").read_text())
+        assert result["label"] == fold_row.pred
+        assert result["p_PNES"] == pytest.approx(float(fold_row.p_PNES), abs=1e-6)
+        assert result["p_ES"] == pytest.approx(float(fold_row.p_ES), abs=1e-6)
+        assert result["threshold"] == pytest.approx(summary["threshold"])
+        assert result["windows"] and all(w["end_s"] > w["start_s"] for w in result["windows"])
+        assert (out / fold_row.video_id / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    windows = pd.read_csv(run_dir / "windows.csv", dtype={"video_id": str})
+    assert sum(len(json.loads((out / v / "prediction.json").read_text())["windows"])
+               for v in preds.video_id) == len(windows)
 
 
 def test_fold_refuses_pretrain_overlap(tmp_path: Path, shared_root: Path, pretrained: Path) -> None:
@@ -92,7 +109,7 @@ def test_fold_refuses_pretrain_overlap(tmp_path: Path, shared_root: Path, pretra
          f"model.init_from={pretrained / 'encoder.pt'}"],
         shared_root=shared_root,
     )
-    from seizure_lightning.evaluation.folds import LeakageError
+    from seizure_lightning.loso.splits import LeakageError
 
     with pytest.raises(LeakageError, match="allow_pretrain_overlap"):
         run_task(cfg)
@@ -156,11 +173,11 @@ def test_changed_fold_config_retrains_instead_of_resuming(
     last.ckpt (that would test the old weights under the new config's name)."""
     base = ["+experiment=loso", *TINY, "model=lstm", "trainer.max_epochs=1",
             "data.test_subject=P01"]
-    run_task(compose_config(tmp_path, [*base, "optimizer.lr=0.001"], shared_root=shared_root))
+    run_task(compose_config(tmp_path, [*base, "model.lr=0.001"], shared_root=shared_root))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     first = torch.load(last, weights_only=True)
-    with caplog.at_level("WARNING", logger="seizure_lightning.tasks.finetune"):
-        run_task(compose_config(tmp_path, [*base, "optimizer.lr=0.01"], shared_root=shared_root))
+    with caplog.at_level("WARNING", logger="seizure_lightning.loso.fold"):
+        run_task(compose_config(tmp_path, [*base, "model.lr=0.01"], shared_root=shared_root))
     assert "written under another config" in caplog.text
     second = torch.load(last, weights_only=True)
     assert second["seizure_lightning_fold_config_hash"] != first["seizure_lightning_fold_config_hash"]

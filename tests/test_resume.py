@@ -87,7 +87,7 @@ def test_resume_skip_other_world_size_warns() -> None:
 
 
 def test_atomic_checkpoint_io(tmp_path: Path) -> None:
-    from seizure_lightning.tasks.common import AtomicCheckpointIO
+    from seizure_lightning.engine.checkpoints import AtomicCheckpointIO
 
     path = tmp_path / "checkpoints" / "last.ckpt"
     io = AtomicCheckpointIO()
@@ -99,7 +99,7 @@ def test_atomic_checkpoint_io(tmp_path: Path) -> None:
 
 
 def test_resume_picks_newest_checkpoint(tmp_path: Path) -> None:
-    from seizure_lightning.tasks.common import resume_checkpoint
+    from seizure_lightning.engine.checkpoints import resume_checkpoint
 
     cfg = OmegaConf.create({"ckpt_path": None})
     assert resume_checkpoint(cfg, tmp_path) is None
@@ -122,7 +122,7 @@ def test_resume_picks_newest_checkpoint(tmp_path: Path) -> None:
 def test_rng_state_round_trip_weights_only(tmp_path: Path) -> None:
     import numpy as np
 
-    from seizure_lightning.tasks.common import RNGStateCheckpoint
+    from seizure_lightning.engine.checkpoints import RNGStateCheckpoint
 
     torch.manual_seed(0)
     np.random.seed(0)
@@ -141,11 +141,8 @@ def test_rng_state_round_trip_weights_only(tmp_path: Path) -> None:
 def test_trainer_checkpoints_atomically_into_one_last_ckpt(cfg_factory, tmp_path: Path) -> None:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from seizure_lightning.tasks.common import (
-        AtomicCheckpointIO,
-        RNGStateCheckpoint,
-        build_trainer,
-    )
+    from seizure_lightning.engine.checkpoints import AtomicCheckpointIO, RNGStateCheckpoint
+    from seizure_lightning.engine.trainer import build_trainer
 
     cfg = cfg_factory("+experiment=pretrain")
     trainer = build_trainer(cfg, tmp_path / "run")
@@ -158,8 +155,7 @@ def test_trainer_checkpoints_atomically_into_one_last_ckpt(cfg_factory, tmp_path
 
 
 def test_only_rank_zero_owns_the_wandb_id(cfg_factory, tmp_path: Path, monkeypatch) -> None:
-    from seizure_lightning.tasks.common import _without_wandb_id_file
-    from seizure_lightning.tracking import build_loggers
+    from seizure_lightning.engine.loggers import _without_wandb_id_file, build_loggers
 
     cfg = cfg_factory("+experiment=pretrain", "logger=wandb", tiny=False)
     run_dir = tmp_path / "run"

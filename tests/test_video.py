@@ -9,16 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seizure_lightning.data.video import (
+from seizure_lightning.features.video import (
     VideoError,
     decode_frames,
-    decode_with_indices,
-    frame_times,
     iter_source_frames,
     probe_video,
-    source_frame_indices,
 )
-from tests.video_fixtures import make_video, read_counter, truncate
+from tests.video_fixtures import (
+    decode_with_indices,
+    frame_times,
+    make_video,
+    read_counter,
+    source_frame_indices,
+    truncate,
+)
 
 HAS_DECORD = importlib.util.find_spec("decord") is not None
 BACKENDS = [

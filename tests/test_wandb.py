@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from seizure_lightning.tasks import run_task
-from seizure_lightning.tracking import offline_run_records
+from tests.wandb_records import offline_run_records
 
 from .conftest import compose_config
 

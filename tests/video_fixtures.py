@@ -8,6 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from seizure_lightning.features.video import iter_frames, select_source_frames, source_timestamps
+
 N_BITS = 8
 
 
@@ -58,3 +60,27 @@ def truncate(src: Path, dst: Path, fraction: float = 0.6) -> Path:
     data = Path(src).read_bytes()
     Path(dst).write_bytes(data[: int(len(data) * fraction)])
     return Path(dst)
+
+
+# --------------------------------------------------------------------------- decoding helpers
+def frame_times(path, *, fps=25.0, start_s=None, end_s=None, backend="auto") -> np.ndarray:
+    """The target times (s, from the first frame) of the frames the project decodes."""
+    ts = source_timestamps(path, backend)
+    return select_source_frames(ts, fps=fps, start_s=start_s, end_s=end_s)[0]
+
+
+def source_frame_indices(path, *, fps=25.0, start_s=None, end_s=None, backend="auto") -> np.ndarray:
+    """The source frame index picked for each target frame (what box tracks are indexed by)."""
+    ts = source_timestamps(path, backend)
+    return select_source_frames(ts, fps=fps, start_s=start_s, end_s=end_s)[1]
+
+
+def decode_with_indices(path, *, fps=25.0, start_s=None, end_s=None, size=None,
+                        backend="auto") -> tuple[np.ndarray, np.ndarray]:
+    """``decode_frames`` and the picked source frame indices."""
+    chunks, indices = [], []
+    for idx, frames in iter_frames(path, fps=fps, start_s=start_s, end_s=end_s, size=size,
+                                   backend=backend):
+        chunks.append(frames)
+        indices.append(idx)
+    return np.concatenate(chunks), np.concatenate(indices)

@@ -17,7 +17,7 @@ import av
 import numpy as np
 from common import emit, load_average
 
-from seizure_lightning.data.video import decode_frames, probe_video
+from seizure_lightning.features.video import decode_frames, probe_video
 
 
 def make_720p(path: Path, seconds: float, fps: int = 25) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from common import emit, load_average
 
-from seizure_lightning.models.frame_encoder import (
+from seizure_lightning.features.frame_encoder import (
     FrameEncoder,
     FrameEncoderConfig,
     cpu_supports_bf16,

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from common import emit, load_average, write_synthetic_cache
 
-from seizure_lightning.models.frame_encoder import cpu_supports_bf16
+from seizure_lightning.features.frame_encoder import cpu_supports_bf16
 
 TARGET_FRACTION = 0.05  # issue 9: loader time < 5% of step time
 GFLOP_PER_CLIP_STEP = 6 * 78e6 * 256 / 1e9  # ~120 GFLOP (6 N T)
@@ -77,7 +77,7 @@ def lightning_run(workdir: Path, epochs: int, batch: int) -> dict[str, Any]:
     prepare_s = time.perf_counter() - t0
     dm.setup("fit")
     module = DenoisingPretrainModule(encoder={**PAPER_ENCODER, "input_dim": 512}, seed=0,
-                                     scheduler={"name": "none"})
+                                     scheduler=None)
     module.set_special_descriptors(*dm.special_descriptors())
     precision = "bf16-mixed" if cpu_supports_bf16() else "32-true"
     profiler = SimpleProfiler()

@@ -33,7 +33,7 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from seizure_lightning.models.frame_encoder import FrameEncoder, FrameEncoderConfig
+from seizure_lightning.features.frame_encoder import FrameEncoder, FrameEncoderConfig
 from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 from seizure_lightning.utils.io import atomic_write_json
 

@@ -37,7 +37,7 @@ def machine_info() -> dict[str, Any]:
     """CPU model, cores, bf16 support, GPU (if any) and library versions."""
     import torch
 
-    from seizure_lightning.models.frame_encoder import cpu_supports_bf16
+    from seizure_lightning.features.frame_encoder import cpu_supports_bf16
 
     info: dict[str, Any] = {
         "cpu": cpu_model(),

@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from seizure_lightning.data.extraction import ExtractionConfig, FramesConfig
 from seizure_lightning.data.sampling import EpochSeededSampler, ResumableDataLoader
-from seizure_lightning.models.frame_encoder import FrameEncoderConfig
+from seizure_lightning.features.frame_encoder import FrameEncoderConfig
+from seizure_lightning.utils.config import config_from_dict
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -23,11 +24,16 @@ log = get_logger(__name__)
 _BACKBONE_EXTRA = ("dim", "num_workers")
 
 
-def synthetic_manifest(synth: Mapping[str, Any], data_dir: str | Path, kind: str) -> Path:
-    """The manifest (``seizures`` or ``contextual``) of the synthetic default, generated once."""
-    from seizure_lightning.synthetic import ensure_dataset
+def synthetic_manifest(synth: Mapping[str, Any], data_dir: str | Path, kind: str, *,
+                       generate: bool = True) -> Path:
+    """The manifest (``seizures`` or ``contextual``) of the synthetic default, generated once
+    (``generate=False``: only its path)."""
+    from seizure_lightning.synthetic import dataset_dir, ensure_dataset
 
     params = {k: v for k, v in dict(synth).items() if k not in ("out", "overwrite")}
+    if not generate:
+        params.pop("workers", None)
+        return dataset_dir(Path(data_dir), **params) / f"{kind}.csv"
     root = ensure_dataset(Path(data_dir), **params)
     return Path(root) / f"{kind}.csv"
 
@@ -39,9 +45,10 @@ def extraction_config(
     """The extraction settings from the ``frames`` and ``backbone`` config groups."""
     backbone = dict(backbone)
     workers = backbone.get("num_workers", 0) if num_workers is None else num_workers
-    encoder = FrameEncoderConfig(**{k: v for k, v in backbone.items() if k not in _BACKBONE_EXTRA})
+    encoder = config_from_dict(
+        FrameEncoderConfig, {k: v for k, v in backbone.items() if k not in _BACKBONE_EXTRA})
     return ExtractionConfig(
-        frames=FramesConfig(**dict(frames)), encoder=encoder, n_crops=n_crops,
+        frames=config_from_dict(FramesConfig, frames), encoder=encoder, n_crops=n_crops,
         crop_mode=crop_mode, num_workers=int(workers),
     )
 

@@ -52,7 +52,7 @@ class OnlineClipDataset(Dataset):
         return len(self.records)
 
     def __getitem__(self, item) -> dict[str, torch.Tensor]:
-        from seizure_lightning.data.transforms import normalize_crop
+        from seizure_lightning.features.transforms import normalize_crop
 
         index, epoch = _unpack(item)
         frames = self.featurizer.load_frames(self.records[index])[: self.window]

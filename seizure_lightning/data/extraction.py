@@ -1,14 +1,12 @@
 """From a record (seizure video or contextual clip) to per-frame descriptors.
 
-One code path for both uses: the cache (:func:`extract_features`, fixed crops) and the online
+One code path for both uses: the cache (``feature_cache.build_feature_cache``, fixed crops) and the online
 pre-training path (:class:`ClipFeaturizer`, any crop incl. the paper's random crop), so cached
 descriptors equal online ones up to fp16 rounding.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,20 +16,20 @@ import torch
 
 from seizure_lightning.constants import CROP, FPS, IMAGENET_MEAN, IMAGENET_STD, RESIZE_HW
 from seizure_lightning.data.boxes import prepare_track
-from seizure_lightning.data.transforms import (
+from seizure_lightning.features.frame_encoder import (
+    FrameEncoder,
+    FrameEncoderConfig,
+    feature_dim,
+    special_descriptors,
+)
+from seizure_lightning.features.transforms import (
     crop_offsets,
     crop_resize,
     normalize_crop,
     random_crop_offset,
     resize_frames,
 )
-from seizure_lightning.data.video import VideoError, iter_frames, source_timestamps
-from seizure_lightning.models.frame_encoder import (
-    FrameEncoder,
-    FrameEncoderConfig,
-    feature_dim,
-    special_descriptors,
-)
+from seizure_lightning.features.video import VideoError, iter_frames, source_timestamps
 
 CACHE_VERSION = 1
 
@@ -258,62 +256,3 @@ class ClipFeaturizer:
         """``[2, D]`` float32: r(MASK) (input filled with -1.0), r(PAD) (filled with 0.0)."""
         mask, pad = special_descriptors(self.encoder, self.cfg.crop)
         return torch.stack([mask, pad]).numpy()
-
-
-def extract_features(
-    records: list,
-    cache_dir: str | os.PathLike,
-    frames_cfg: FramesConfig | None = None,
-    encoder_cfg: FrameEncoderConfig | None = None,
-    *,
-    n_crops: int = 1,
-    crop_mode: str = "center",
-    crop_seed: int = 0,
-    shard_size: int = 16,
-    num_workers: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-    progress: bool = True,
-    subdir: bool = True,
-) -> Path:
-    """Extract (or resume) the descriptor cache of ``records``; returns the cache folder.
-
-    The folder is ``cache_dir/<cache_key>`` (``subdir=False``: ``cache_dir`` itself).
-    """
-    from seizure_lightning.data.feature_cache import build_feature_cache
-
-    config = ExtractionConfig(
-        frames=frames_cfg or FramesConfig(),
-        encoder=encoder_cfg or FrameEncoderConfig(),
-        n_crops=n_crops,
-        crop_mode=crop_mode,
-        crop_seed=crop_seed,
-        shard_size=shard_size,
-        num_workers=num_workers,
-    )
-    return build_feature_cache(
-        records,
-        cache_dir,
-        config,
-        rank=rank,
-        world_size=world_size,
-        progress=progress,
-        subdir=subdir,
-    )
-
-
-def config_from_dicts(
-    frames: dict | None = None, encoder: dict | None = None, **kw: Any
-) -> ExtractionConfig:
-    """Build an :class:`ExtractionConfig` from plain dicts (e.g. Hydra nodes), unknown keys fail."""
-
-    def build(cls, d):
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d or {}) - names
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} key(s): {sorted(unknown)}")
-        return cls(**(d or {}))
-
-    return ExtractionConfig(
-        frames=build(FramesConfig, frames), encoder=build(FrameEncoderConfig, encoder), **kw
-    )

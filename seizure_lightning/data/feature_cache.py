@@ -34,8 +34,8 @@ from seizure_lightning.data.extraction import (
     item_info,
     load_item_frames,
 )
-from seizure_lightning.data.transforms import crop_offsets
-from seizure_lightning.models.frame_encoder import FrameEncoder
+from seizure_lightning.features.frame_encoder import FrameEncoder
+from seizure_lightning.features.transforms import crop_offsets
 from seizure_lightning.utils.io import atomic_save_npy, atomic_write_json
 from seizure_lightning.utils.logging import get_logger
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from seizure_lightning.constants import CLIP_SECONDS, FPS, LABELS
 from seizure_lightning.data.boxes import box_track_problems
-from seizure_lightning.data.video import VideoError, VideoInfo, n_target_frames, probe_video
+from seizure_lightning.features.video import VideoError, VideoInfo, n_target_frames, probe_video
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -180,15 +180,20 @@ def load_seizure_manifest(
     check_files: bool = True,
     check_videos: bool = True,
     fps: float = FPS,
+    labelled: bool = True,
 ) -> list[SeizureRecord]:
     """Load and validate a seizure manifest (``video_id,subject_id,label,path[,start_s,end_s,boxes]``).
+
+    ``labelled=False`` (videos to classify): ``subject_id`` and ``label`` may be absent or empty.
 
     ``check_files``: the video and box files must exist; ``check_videos`` (needs ``check_files``):
     probe each video (readable, not truncated, trimmed span inside it and >= one frame at
     ``fps``) and validate its box track against the frame size.
     """
     manifest = Path(path).resolve()
-    df = _read_csv(manifest, SEIZURE_COLUMNS, SEIZURE_OPTIONAL)
+    required = SEIZURE_COLUMNS if labelled else ("video_id", "path")
+    optional = SEIZURE_OPTIONAL + tuple(c for c in SEIZURE_COLUMNS if c not in required)
+    df = _read_csv(manifest, required, optional)
     base = manifest.parent
     problems: dict[int, list[str]] = {}
     files: dict[int, str] = {}
@@ -198,7 +203,7 @@ def load_seizure_manifest(
         r = int(i) + 2
         errs: list[str] = []
         files[r] = row["path"] or "<no path>"
-        for col in SEIZURE_COLUMNS:
+        for col in required:
             if row[col] == "":
                 errs.append(f"empty {col}")
         label = row["label"].upper()

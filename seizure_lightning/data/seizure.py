@@ -1,12 +1,15 @@
 """SeizureVideoDataModule: labelled seizure videos -> windows of cached descriptors.
 
-LOSO: ``test_subject`` holds out every video of one subject; model selection uses an inner
-validation split of TRAINING subjects only. A guard refuses any subject on both sides.
+LOSO: ``test_subject`` holds out every video of one subject; ``split`` (a callable, e.g.
+``loso.splits.SubjectSplit`` from the ``data.split`` config) divides the other subjects into
+training and inner validation subjects. Without one, every other subject trains.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from torch.utils.data import DataLoader
@@ -15,13 +18,8 @@ from seizure_lightning.constants import LABEL_TO_INDEX
 from seizure_lightning.data.base import DescriptorDataModule
 from seizure_lightning.data.datasets import CachedWindowDataset, Window
 from seizure_lightning.data.windows import window_starts
-from seizure_lightning.evaluation.folds import (
-    assert_no_subject_leakage,
-    class_weights,
-    inner_validation_subjects,
-    subject_majority_labels,
-)
 from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.naming import natural_sorted
 
 log = get_logger(__name__)
 
@@ -35,14 +33,16 @@ class SeizureVideoDataModule(DescriptorDataModule):
         self,
         *,
         test_subject: str | None = None,
-        val_fraction: float = 0.15,
+        split: Callable[[Sequence[Any], str | None], dict[str, list[str]]] | None = None,
+        labelled: bool = True,
         train_stride: int = 128,
         test_stride: int = 128,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.test_subject = None if test_subject in (None, "") else str(test_subject)
-        self.val_fraction = float(val_fraction)
+        self.splitter = split
+        self.labelled = bool(labelled)
         self.train_stride = int(train_stride)
         self.test_stride = int(test_stride)
         self.videos: pd.DataFrame | None = None
@@ -51,32 +51,24 @@ class SeizureVideoDataModule(DescriptorDataModule):
     def load_records(self, path: Path) -> list:
         from seizure_lightning.data.manifest import load_seizure_manifest
 
-        return load_seizure_manifest(path, skip_bad_rows=self.skip_bad_rows)
+        return load_seizure_manifest(path, skip_bad_rows=self.skip_bad_rows,
+                                     labelled=self.labelled)
 
     # ------------------------------------------------------------------ splits
     def subjects(self) -> list[str]:
-        """Every subject of the manifest (the LOSO folds)."""
-        from seizure_lightning.evaluation.folds import loso_subjects
-
-        return loso_subjects(r.subject_id for r in self.records)
+        """Every subject of the manifest (the LOSO folds), naturally sorted."""
+        return natural_sorted({r.subject_id for r in self.records})
 
     def make_split(self) -> dict[str, list[str]]:
-        """Subjects of train / val / test for this fold (leakage-checked)."""
+        """Subjects of train / val / test for this fold."""
+        if self.splitter is not None:
+            return self.splitter(self.records, self.test_subject)
         subjects = self.subjects()
         if self.test_subject is not None and self.test_subject not in subjects:
-            raise ValueError(
-                f"data.test_subject={self.test_subject!r} is not a subject of "
-                f"{self.manifest_path()} (subjects: {', '.join(subjects)})"
-            )
+            raise ValueError(f"data.test_subject={self.test_subject!r} is not a subject of "
+                             f"{self.manifest_path()} (subjects: {', '.join(subjects)})")
         test = [self.test_subject] if self.test_subject else []
-        rest = [r for r in self.records if r.subject_id not in test]
-        labels = subject_majority_labels(rest)
-        val = inner_validation_subjects(labels, fraction=self.val_fraction, seed=self.seed)
-        train = [s for s in subjects if s not in test and s not in val]
-        assert_no_subject_leakage(train, test, what="train/test")
-        assert_no_subject_leakage(val, test, what="validation/test")
-        assert_no_subject_leakage(train, val, what="train/validation")
-        return {"train": train, "val": list(val), "test": test}
+        return {"train": [s for s in subjects if s not in test], "val": [], "test": test}
 
     # ------------------------------------------------------------------ setup
     def setup(self, stage: str | None = None) -> None:
@@ -109,16 +101,21 @@ class SeizureVideoDataModule(DescriptorDataModule):
             if row.subject_id not in subjects:
                 continue
             for start in window_starts(int(row.frames), self.window, stride):
-                out.append(Window(row.video_id, int(idx), start, LABEL_TO_INDEX[row.label]))
+                out.append(Window(row.video_id, int(idx), start,
+                                  LABEL_TO_INDEX.get(row.label, -1)))
         return out
 
     def dataset(self, part: str) -> CachedWindowDataset:
         stride = self.train_stride if part == "train" else self.test_stride
         return CachedWindowDataset(self.cache, self.windows_of(part, stride), self.window)
 
-    def class_weights(self) -> list[float]:
-        """Reciprocal of the number of TRAINING windows per class (paper)."""
-        return class_weights([w.label for w in self.windows_of("train", self.train_stride)])
+    def train_windows(self) -> pd.DataFrame:
+        """One row per training window: ``label`` (class index) and ``subject_id`` (what class
+        weighting reads)."""
+        windows = self.windows_of("train", self.train_stride)
+        subject = self.videos.subject_id
+        return pd.DataFrame({"label": [w.label for w in windows],
+                             "subject_id": [subject.iloc[w.video_idx] for w in windows]})
 
     # ------------------------------------------------------------------ loaders
     def train_dataloader(self) -> DataLoader:
@@ -135,4 +132,9 @@ class SeizureVideoDataModule(DescriptorDataModule):
         return self._loader(ds, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self.test_dataloader()
+        """The test subject's windows, or, without one, every video's (new videos to classify)."""
+        if self.test_subject is not None:
+            return self.test_dataloader()
+        windows = [w for part in ("train", "val") for w in self.windows_of(part, self.test_stride)]
+        dataset = CachedWindowDataset(self.cache, windows, self.window)
+        return self._loader(dataset, shuffle=False)

@@ -1,6 +1,6 @@
 """From window probabilities to video predictions, and from fold folders to one predictions table.
 
-Contracts (DESIGN.md): predictions ``video_id,subject_id,label,pred,p_ES,p_PNES[,fold]``;
+Contracts (docs/data_contract.md): predictions ``video_id,subject_id,label,pred,p_ES,p_PNES[,fold]``;
 windows ``video_id,subject_id,label,window,start_s,end_s,p_ES,p_PNES,fold``; a fold folder
 holds ``predictions.csv``, optionally ``windows.csv``, and ``status.json``
 (``{"status": "ok"|"failed", "fold": subject, "error": "..."}``).
@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from seizure_lightning.constants import FPS, LABELS, WINDOW
-from seizure_lightning.evaluation.folds import natural_key, natural_sorted
+from seizure_lightning.evaluation.decision import decide
 from seizure_lightning.utils.io import atomic_write_text
 from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.naming import natural_key, natural_sorted
 
 log = get_logger(__name__)
 
@@ -127,7 +128,7 @@ def predictions_frame(
             "video_id": [str(v) for v in video_ids],
             "subject_id": [str(s) for s in subject_ids],
             "label": _label_strings(labels),
-            "pred": [LABELS[int(i)] for i in _decide(p, threshold)],
+            "pred": [LABELS[int(i)] for i in decide(p, threshold)],
             "p_ES": p[:, 0],
             "p_PNES": p[:, 1],
         }
@@ -136,13 +137,6 @@ def predictions_frame(
     if folds is not None:
         frame["fold"] = folds
     return validate_predictions(frame)
-
-
-def _decide(p: np.ndarray, threshold: float | None) -> np.ndarray:
-    """Class index per row of [V, 2] probabilities (argmax, or ``p_PNES > threshold``)."""
-    if threshold is None:
-        return p.argmax(axis=1)
-    return (p[:, 1] > float(threshold)).astype(int)
 
 
 def windows_frame(

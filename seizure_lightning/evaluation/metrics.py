@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from seizure_lightning.constants import LABEL_TO_INDEX, LABELS
-from seizure_lightning.evaluation.folds import natural_key
+from seizure_lightning.utils.naming import natural_key
 
 METRICS: tuple[str, ...] = (
     "accuracy",

@@ -110,7 +110,7 @@ def log_summary_run(config: DictConfig, model_dir: Path, metrics: dict[str, Any]
         return
     import wandb
 
-    from seizure_lightning.tracking import REDACTED
+    from seizure_lightning.engine.loggers import REDACTED
 
     wb = {k: OmegaConf.select(node, k, default=None, throw_on_resolution_failure=False)
           for k in ("project", "entity", "group", "offline")}

@@ -2,7 +2,7 @@
 
 Every backbone maps ``features [B, L, D]`` + ``attention_mask [B, L]`` to hidden states
 ``[B, L, output_dim]``; the classifier pools them over valid positions (mean or first), applies
-dropout and a linear head. So ``model.kind`` swaps the backbone and nothing else:
+dropout and a linear head. So ``model.encoder._target_`` swaps the sequence model and nothing else:
 
 - ``meanpool_linear``: :class:`MeanPoolLinear` passes descriptors through; with mean pooling the
   classifier is exactly "mean descriptor over valid frames -> linear".
@@ -15,27 +15,16 @@ dropout and a linear head. So ``model.kind`` swaps the backbone and nothing else
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seizure_lightning.models.input_norm import check_input_norm, normalize_window
-
-_C = TypeVar("_C")
-
-
-def _config_from_dict(cls: type[_C], values: Mapping[str, Any] | None) -> _C:
-    values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {unknown}; known: {sorted(known)}")
-    return cls(**values)
+from seizure_lightning.utils.config import config_from_dict
 
 
 @dataclass
@@ -74,11 +63,11 @@ def lengths_from_mask(attention_mask: Tensor) -> Tensor:
 class MeanPoolLinear(nn.Module):
     """Identity backbone: hidden states are the descriptors (no trainable parameters)."""
 
-    def __init__(self, config: MeanPoolConfig | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: MeanPoolConfig | Mapping[str, Any] | None = None, **fields: Any
+    ) -> None:
         super().__init__()
-        if not isinstance(config, MeanPoolConfig):
-            config = _config_from_dict(MeanPoolConfig, config)
-        self.config = config
+        self.config = config = config_from_dict(MeanPoolConfig, fields or config)
 
     @property
     def output_dim(self) -> int:
@@ -94,11 +83,11 @@ class MeanPoolLinear(nn.Module):
 class LSTMClassifier(nn.Module):
     """(Bi-)LSTM over descriptors; outputs at pad positions are zero."""
 
-    def __init__(self, config: LSTMConfig | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: LSTMConfig | Mapping[str, Any] | None = None, **fields: Any
+    ) -> None:
         super().__init__()
-        if not isinstance(config, LSTMConfig):
-            config = _config_from_dict(LSTMConfig, config)
-        self.config = config
+        self.config = config = config_from_dict(LSTMConfig, fields or config)
         self.lstm = nn.LSTM(
             input_size=config.input_dim,
             hidden_size=config.hidden_size,
@@ -148,11 +137,11 @@ class MotionSpectrum(nn.Module):
     baseline. Returns ``[B, bands + 2]``.
     """
 
-    def __init__(self, config: MotionSpectrumConfig | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: MotionSpectrumConfig | Mapping[str, Any] | None = None, **fields: Any
+    ) -> None:
         super().__init__()
-        if not isinstance(config, MotionSpectrumConfig):
-            config = _config_from_dict(MotionSpectrumConfig, config)
-        self.config = config
+        self.config = config = config_from_dict(MotionSpectrumConfig, fields or config)
         self.norm = nn.LayerNorm(config.bands + 2)
 
     @property

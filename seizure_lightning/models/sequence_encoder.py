@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from transformers import BertConfig, BertModel
 
 from seizure_lightning.models.input_norm import check_input_norm, normalize_window
+from seizure_lightning.utils.config import config_from_dict, to_primitive
 
 _SPECIAL_VOCAB = 4  # a few special ids only: the table exists but inputs_embeds bypasses it
 
@@ -53,14 +54,7 @@ class SequenceEncoderConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> SequenceEncoderConfig:
         """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
-        values = dict(values or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown SequenceEncoderConfig keys: {unknown}; known: {sorted(known)}"
-            )
-        return cls(**values)
+        return config_from_dict(cls, values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dict (safe for ``torch.load(weights_only=True)``)."""
@@ -89,10 +83,13 @@ class SequenceEncoderConfig:
 class SequenceEncoder(nn.Module):
     """``features [B, L, input_dim]`` + ``attention_mask [B, L]`` -> ``hidden [B, L, d_model]``."""
 
-    def __init__(self, config: SequenceEncoderConfig | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: SequenceEncoderConfig | Mapping[str, Any] | None = None, **fields: Any
+    ) -> None:
+        """From a config (or a mapping of its fields), or from the fields as keywords (Hydra's
+        ``_target_`` instantiation)."""
         super().__init__()
-        if not isinstance(config, SequenceEncoderConfig):
-            config = SequenceEncoderConfig.from_dict(config)
+        config = config_from_dict(SequenceEncoderConfig, fields or config)
         self.config = config
         self.input_proj = nn.Linear(config.input_dim, config.d_model)
         self.bert = BertModel(config.to_bert_config(), add_pooling_layer=False)
@@ -143,3 +140,13 @@ class SequenceEncoder(nn.Module):
     def num_trainable_parameters(self) -> int:
         """Number of parameters with ``requires_grad`` (input projection included)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def sequence_encoder_fields(node: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :class:`SequenceEncoderConfig` fields of a ``model.encoder`` node (all of them, with
+    defaults filled in); a ``_target_``, if present, must name :class:`SequenceEncoder`."""
+    fields = to_primitive(dict(node or {}))
+    target = fields.pop("_target_", None)
+    if target is not None and target.rsplit(".", 1)[-1] != SequenceEncoder.__name__:
+        raise ValueError(f"this needs a SequenceEncoder (model.encoder._target_), got {target!r}")
+    return config_from_dict(SequenceEncoderConfig, fields).to_dict()

@@ -1,10 +1,11 @@
-"""ES vs PNES window classifier: a backbone, pooling over valid frames, dropout, a linear head.
+"""ES vs PNES window classifier: a sequence model, pooling over valid frames, dropout, a linear
+head.
 
-``kind`` picks the backbone: "transformer" (:class:`SequenceEncoder`, optionally initialised from a
-pre-training export), "meanpool_linear" or "lstm" (``models/baselines.py``). Test/predict steps
-return per-window softmax probabilities with ``video_idx`` and ``start`` so the caller can average
-them per video (``evaluation``'s ``video_probabilities``); after ``trainer.test`` the windows are
-in ``module.test_window_outputs`` (one CPU dict per batch, this rank's share under DDP).
+``encoder`` is the sequence model's config node: a ``_target_`` (``SequenceEncoder``, or a
+baseline of ``models/baselines.py``) and its fields, instantiated here, so a checkpoint alone
+rebuilds the module. Test and predict steps collect per-window softmax probabilities with
+``video_idx`` and ``start``; :meth:`ClassifierModule.window_predictions` returns every rank's
+windows once each, which ``engine/inference.py`` averages per video (the paper's rule).
 """
 
 from __future__ import annotations
@@ -16,41 +17,27 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from hydra.utils import get_class, instantiate
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from seizure_lightning.models.baselines import LSTMClassifier, MeanPoolLinear, MotionSpectrum
-from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceEncoderConfig
-from seizure_lightning.modules.pretrain import (
+from seizure_lightning.models.encoder_export import load_encoder_export
+from seizure_lightning.models.sequence_encoder import SequenceEncoder
+from seizure_lightning.modules.optim import (
     OptimizerFactory,
-    load_encoder_export,
+    SchedulerFactory,
     log_learning_rate,
-    merge_options,
     optimizers_and_schedule,
-    to_primitive,
 )
+from seizure_lightning.utils.config import to_primitive
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
 
-KINDS = ("transformer", "meanpool_linear", "lstm", "motion_spectrum")
 # Fields of the transformer config that only change regularisation/kernels, not the weights.
 _RUNTIME_FIELDS = ("dropout", "attention_dropout", "attn_implementation")
-SCHEDULER_DEFAULTS: dict[str, Any] = {"name": "linear", "warmup_ratio": 0.0, "warmup_steps": None}
-
-
-def build_backbone(kind: str, encoder: Mapping[str, Any] | None) -> nn.Module:
-    """The backbone for ``kind`` from its config dict (unknown keys raise)."""
-    if kind == "transformer":
-        return SequenceEncoder(SequenceEncoderConfig.from_dict(encoder))
-    if kind == "meanpool_linear":
-        return MeanPoolLinear(encoder)
-    if kind == "lstm":
-        return LSTMClassifier(encoder)
-    if kind == "motion_spectrum":
-        return MotionSpectrum(encoder)
-    raise ValueError(f"unknown model kind {kind!r}; use one of {KINDS}")
+WINDOW_KEYS = ("video_idx", "start", "probs")
 
 
 def _window_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -68,23 +55,26 @@ class ClassifierModule(pl.LightningModule):
     """Window classifier with class-weighted cross-entropy.
 
     Args:
-        kind: "transformer" | "meanpool_linear" | "lstm".
-        encoder: backbone config fields (SequenceEncoderConfig / MeanPoolConfig / LSTMConfig).
-        init_from: encoder export of a pre-training run (transformer only); its architecture wins
-            over ``encoder`` (runtime fields such as dropout still come from ``encoder``).
+        encoder: the sequence model's config node: ``_target_`` (default
+            :class:`SequenceEncoder`) and its fields.
+        init_from: encoder export of a pre-training run (a :class:`SequenceEncoder` only); its
+            architecture wins over ``encoder`` (runtime fields such as dropout still come from
+            ``encoder``).
         pooling: "mean" over valid frames or "first" position.
         dropout: before the linear head (paper: 0.5).
         num_classes: 2 (ES = 0, PNES = 1).
         class_weights: cross-entropy class weights (the caller computes them from the training
-            fold, e.g. reciprocal window counts); None = unweighted.
+            fold); None = unweighted.
         optimizer: partial optimizer over param groups; None = AdamW(lr 0.005, wd 1e-4).
-        scheduler: as in ``DenoisingPretrainModule`` (default linear decay, no warmup).
-        freeze_encoder: train the head only (backbone frozen and kept in eval mode).
+        scheduler: as in ``DenoisingPretrainModule`` (a ``_partial_`` of ``optim.lr_schedule``).
+        lr: this model's fine-tuning rate (overrides the optimizer's ``lr``; None: keep it).
+        freeze_encoder: train the head only (encoder frozen and kept in eval mode).
+        compile: ``torch.compile`` the encoder (in place; state-dict keys unchanged).
+        name: the model's name in logs and reports.
     """
 
     def __init__(
         self,
-        kind: str = "transformer",
         encoder: Mapping[str, Any] | None = None,
         init_from: str | None = None,
         pooling: str = "mean",
@@ -92,39 +82,38 @@ class ClassifierModule(pl.LightningModule):
         num_classes: int = 2,
         class_weights: list[float] | None = None,
         optimizer: OptimizerFactory | None = None,
-        scheduler: Mapping[str, Any] | None = None,
+        scheduler: SchedulerFactory | None = None,
+        lr: float | None = None,
         freeze_encoder: bool = False,
+        compile: bool = False,
+        name: str = "classifier",
     ) -> None:
         super().__init__()
-        if kind not in KINDS:
-            raise ValueError(f"unknown model kind {kind!r}; use one of {KINDS}")
         if pooling not in ("mean", "first"):
             raise ValueError(f"pooling must be 'mean' or 'first', got {pooling!r}")
-        encoder = to_primitive(encoder) or {}
+        encoder = to_primitive(dict(encoder or {}))
+        encoder.setdefault("_target_", f"{SequenceEncoder.__module__}.{SequenceEncoder.__name__}")
         init_from = None if init_from in (None, "") else str(init_from)
         class_weights = (
             None if class_weights is None else [float(w) for w in to_primitive(class_weights)]
         )
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(f"class_weights needs {num_classes} values, got {class_weights}")
-        scheduler = merge_options("scheduler", scheduler, SCHEDULER_DEFAULTS)
-        dropout, num_classes, freeze_encoder = (
-            float(dropout),
-            int(num_classes),
-            bool(freeze_encoder),
-        )
+        dropout, num_classes = float(dropout), int(num_classes)
+        lr = None if lr is None else float(lr)
 
         self.pretrain_meta: dict[str, Any] | None = None
         if init_from is not None:
-            if kind != "transformer":
-                raise ValueError(f"init_from needs kind='transformer', got {kind!r}")
+            if not issubclass(get_class(encoder["_target_"]), SequenceEncoder):
+                raise ValueError(f"init_from needs a SequenceEncoder, got {encoder['_target_']!r}")
             self.backbone, encoder = self._load_pretrained(init_from, encoder)
         else:
-            self.backbone = build_backbone(kind, encoder)
-            if kind == "transformer":
-                encoder = self.backbone.config.to_dict()
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+            self.backbone = instantiate(encoder)
+            if isinstance(self.backbone, SequenceEncoder):  # every field, defaults included
+                encoder = {"_target_": encoder["_target_"], **self.backbone.config.to_dict()}
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
 
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backbone.output_dim, num_classes)
@@ -132,11 +121,13 @@ class ClassifierModule(pl.LightningModule):
         self.register_buffer("class_weight", weight, persistent=False)
         if freeze_encoder:
             self.backbone.requires_grad_(False)
+        if compile:
+            self.backbone.compile()
 
         self.train_metrics = _window_metrics(num_classes, "train/")
         self.val_metrics = _window_metrics(num_classes, "val/")
         self.test_metrics = _window_metrics(num_classes, "test/")
-        self.test_window_outputs: list[dict[str, Tensor]] = []
+        self.window_outputs: list[dict[str, Tensor]] = []
 
     def set_class_weights(self, weights: list[float] | Tensor | None) -> None:
         """Cross-entropy class weights (e.g. computed from the training fold after data setup)."""
@@ -152,7 +143,8 @@ class ClassifierModule(pl.LightningModule):
         encoder, meta = load_encoder_export(path)
         config = encoder.config.to_dict()
         differing = sorted(
-            k for k in given if k not in _RUNTIME_FIELDS and given[k] != config.get(k)
+            k for k in given
+            if k != "_target_" and k not in _RUNTIME_FIELDS and given[k] != config.get(k)
         )
         if differing:
             log.warning(
@@ -165,7 +157,7 @@ class ClassifierModule(pl.LightningModule):
                 config[key] = given[key]
         if any(key in given for key in _RUNTIME_FIELDS):  # rebuild with the new dropout/kernel
             state = encoder.state_dict()
-            encoder = SequenceEncoder(SequenceEncoderConfig.from_dict(config))
+            encoder = SequenceEncoder(config)
             encoder.load_state_dict(state)
         self.pretrain_meta = {**meta, "path": str(Path(path).resolve())}
         log.info(
@@ -173,7 +165,7 @@ class ClassifierModule(pl.LightningModule):
             path,
             len(meta.get("subjects_seen", [])),
         )
-        return encoder, config
+        return encoder, {"_target_": given["_target_"], **config}
 
     # -- checkpoints ---------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -247,18 +239,19 @@ class ClassifierModule(pl.LightningModule):
             "start": batch["start"].detach().cpu(),
             "probs": logits.float().softmax(-1).detach().cpu(),
         }
-        if "label" in batch:
-            out["label"] = batch["label"].detach().cpu()
+        self.window_outputs.append(out)
         return out
 
     def on_test_epoch_start(self) -> None:
-        self.test_window_outputs = []
+        self.window_outputs = []
+
+    def on_predict_epoch_start(self) -> None:
+        self.window_outputs = []
 
     def test_step(
         self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> dict:
         out = self._window_output(batch)
-        self.test_window_outputs.append(out)
         if "label" in batch:
             self.test_metrics.update(out["probs"].to(self.device), batch["label"])
             self.log_dict(self.test_metrics, on_step=False, on_epoch=True)
@@ -269,16 +262,41 @@ class ClassifierModule(pl.LightningModule):
     ) -> dict:
         return self._window_output(batch)
 
-    def test_window_predictions(self) -> dict[str, Tensor]:
-        """The collected test windows concatenated: video_idx, start, probs (and label)."""
-        if not self.test_window_outputs:
-            return {}
-        keys = self.test_window_outputs[0].keys()
-        return {k: torch.cat([o[k] for o in self.test_window_outputs]) for k in keys}
+    def window_predictions(self) -> dict[str, Tensor]:
+        """The windows of the last test or predict loop, every rank's, each (video, start) once:
+        ``video_idx``, ``start`` and ``probs`` (a collective under DDP: every rank must call it)."""
+        local = {k: torch.cat([o[k] for o in self.window_outputs]) if self.window_outputs
+                 else torch.empty(0, *((2,) if k == "probs" else ()))
+                 for k in WINDOW_KEYS}
+        return unique_windows(gather_windows(local))
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         return optimizers_and_schedule(
-            self.optimizer_factory, [self.backbone, self.head], 0.005, self.hparams.scheduler,
-            self.trainer.estimated_stepping_batches,
+            self.optimizer_factory, [self.backbone, self.head], 0.005, self.scheduler_factory,
+            self.trainer.estimated_stepping_batches, lr=self.hparams.lr,
         )
+
+
+def gather_windows(out: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Every rank's windows, concatenated in rank order (the rank's own under one process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return out
+    shards: list[dict[str, Tensor] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(shards, {k: v.cpu() for k, v in out.items()})
+    return {k: torch.cat([s[k] for s in shards if s]) for k in out}
+
+
+def unique_windows(out: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Each (video, start) once, at its first occurrence (DistributedSampler pads with repeats),
+    in that order."""
+    keys = torch.stack([out["video_idx"].long(), out["start"].long()], 1)
+    if not len(keys):
+        return out
+    _, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), len(keys), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(len(keys)), reduce="amin")
+    keep = first.sort().values
+    return {k: v[keep] for k, v in out.items()}

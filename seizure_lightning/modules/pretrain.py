@@ -1,6 +1,6 @@
 """Self-supervised denoising pre-training of the :class:`SequenceEncoder` (paper, eq. 1).
 
-Each batch (CONTRACT.md "Sequence batches") is corrupted on the fly: per sample, a span of frames
+Each batch (``features``, ``attention_mask``, ``index``; ``data/datasets.py``) is corrupted on the fly: per sample, a span of frames
 is relocated and a fraction of frames is replaced by r(MASK) (``data/corruption.py``), seeded by
 ``(seed, epoch, dataset index)`` so runs and resumes are reproducible. A linear head regresses the
 ORIGINAL descriptor at every position (with ``encoder.input_norm="window"``: standardised like the
@@ -10,9 +10,7 @@ only primitive types and tensors, so they load with ``torch.load(weights_only=Tr
 
 from __future__ import annotations
 
-import io
-import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from seizure_lightning.data.corruption import (
     TRAIN_STREAM,
@@ -30,14 +27,20 @@ from seizure_lightning.data.corruption import (
     batch_corruption_plan,
     corrupted_positions,
 )
+from seizure_lightning.models.encoder_export import save_encoder_export
 from seizure_lightning.models.input_norm import standardize, window_statistics
-from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceEncoderConfig
-from seizure_lightning.utils.io import atomic_write_bytes
+from seizure_lightning.models.sequence_encoder import SequenceEncoder, sequence_encoder_fields
+from seizure_lightning.modules.optim import (
+    OptimizerFactory,
+    SchedulerFactory,
+    log_learning_rate,
+    optimizers_and_schedule,
+)
+from seizure_lightning.utils.config import merge_options
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
 
-ENCODER_EXPORT_FORMAT = "seizure-lightning-encoder/1"
 CORRUPTION_DEFAULTS: dict[str, Any] = {
     "span": 30,
     "mask_ratio": 0.15,
@@ -45,110 +48,6 @@ CORRUPTION_DEFAULTS: dict[str, Any] = {
     "mask": True,
     "loss_on": "all",
 }
-SCHEDULER_DEFAULTS: dict[str, Any] = {"name": "linear", "warmup_ratio": 0.0, "warmup_steps": None}
-OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
-
-
-# ----------------------------------------------------------------------------- shared helpers
-def to_primitive(value: Any) -> Any:
-    """Plain Python (dict/list/str/int/float/bool/None) from OmegaConf/numpy/tuple values."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, DictConfig | ListConfig):
-            value = OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if isinstance(value, Mapping):
-        return {str(k): to_primitive(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_primitive(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def merge_options(name: str, given: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict:
-    """``defaults`` updated by ``given``; unknown keys raise ``ValueError`` naming them."""
-    given = to_primitive(given or {})
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown {name} keys: {unknown}; known: {sorted(defaults)}")
-    return {**defaults, **given}
-
-
-def param_groups(modules: Iterable[nn.Module]) -> list[dict[str, Any]]:
-    """Trainable params in two groups: weight decay on matrices, none on biases and norms."""
-    decay, no_decay = [], []
-    for module in modules:
-        for p in module.parameters():
-            if p.requires_grad:
-                (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [{"params": decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    return groups
-
-
-def build_optimizer(
-    factory: OptimizerFactory | None, modules: Iterable[nn.Module], default_lr: float
-) -> torch.optim.Optimizer:
-    """``factory(param_groups)`` (a Hydra ``_partial_`` optimizer) or AdamW(default_lr, wd 1e-4)."""
-    groups = param_groups(modules)
-    if factory is None:
-        return torch.optim.AdamW(groups, lr=default_lr, weight_decay=1e-4)
-    return factory(groups)
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, options: Mapping[str, Any], total_steps: int
-) -> dict[str, Any] | None:
-    """Per-step LR schedule from ``{name: linear|constant|none, warmup_ratio, warmup_steps}``."""
-    name = options.get("name") or "none"
-    if name == "none":
-        return None
-    total_steps = max(int(total_steps), 1)
-    warmup = options.get("warmup_steps")
-    if warmup is None:
-        warmup = math.floor(float(options.get("warmup_ratio") or 0.0) * total_steps)
-    if name == "linear":
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup), total_steps)
-    elif name == "constant":
-        scheduler = get_constant_schedule_with_warmup(optimizer, int(warmup))
-    else:
-        raise ValueError(f"unknown scheduler name {name!r}; use 'linear', 'constant' or 'none'")
-    return {"scheduler": scheduler, "interval": "step", "frequency": 1}
-
-
-def optimizers_and_schedule(
-    factory: OptimizerFactory | None,
-    modules: Iterable[nn.Module],
-    default_lr: float,
-    scheduler: Mapping[str, Any],
-    total_steps: int,
-) -> Any:
-    """What ``configure_optimizers`` returns: the optimizer, with its per-step schedule if any."""
-    optimizer = build_optimizer(factory, modules, default_lr=default_lr)
-    schedule = build_scheduler(optimizer, scheduler, total_steps)
-    if schedule is None:
-        return optimizer
-    return {"optimizer": optimizer, "lr_scheduler": schedule}
-
-
-def log_learning_rate(module: pl.LightningModule, batch_size: int, prog_bar: bool = False) -> None:
-    """Log the first param group's current rate as ``train/lr`` (per step), once optimizers
-    exist (a training step of either module)."""
-    if module.trainer.optimizers:
-        module.log(
-            "train/lr",
-            module.trainer.optimizers[0].param_groups[0]["lr"],
-            on_step=True,
-            on_epoch=False,
-            prog_bar=prog_bar,
-            batch_size=batch_size,
-        )
 
 
 def masked_mean(values: Tensor, select: Tensor) -> Tensor:
@@ -157,56 +56,21 @@ def masked_mean(values: Tensor, select: Tensor) -> Tensor:
     return (values * select).sum() / select.sum().clamp(min=1.0)
 
 
-# ----------------------------------------------------------------------------- encoder export
-def save_encoder_export(
-    path: str | Path,
-    encoder: SequenceEncoder,
-    subjects_seen: Iterable[str],
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write an encoder-only file atomically (loads with ``weights_only=True``)."""
-    payload = {
-        "format": ENCODER_EXPORT_FORMAT,
-        "encoder_config": encoder.config.to_dict(),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
-        "subjects_seen": sorted({str(s) for s in subjects_seen}),
-        **dict(extra or {}),
-    }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def load_encoder_export(
-    path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[SequenceEncoder, dict[str, Any]]:
-    """``(encoder with the exported weights, meta)``; meta has everything but the weights."""
-    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != ENCODER_EXPORT_FORMAT:
-        fmt = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(
-            f"{path} is not a seizure-lightning encoder export "
-            f"(format {fmt!r}, expected {ENCODER_EXPORT_FORMAT!r})"
-        )
-    encoder = SequenceEncoder(SequenceEncoderConfig.from_dict(payload["encoder_config"]))
-    encoder.load_state_dict(payload["state_dict"], strict=True)
-    meta = {k: v for k, v in payload.items() if k != "state_dict"}
-    return encoder, meta
-
-
 # ----------------------------------------------------------------------------- the module
 class DenoisingPretrainModule(pl.LightningModule):
     """Denoising pre-training: corrupted descriptors in, original descriptors regressed.
 
     Args:
-        encoder: :class:`SequenceEncoderConfig` fields (defaults: the paper's model).
+        encoder: :class:`SequenceEncoderConfig` fields (defaults: the paper's model), optionally
+            with a ``_target_`` naming :class:`SequenceEncoder` (the ``model.encoder`` node).
         corruption: ``span`` (30), ``mask_ratio`` (0.15), ``permute`` (True), ``mask`` (True),
             ``loss_on`` ("all": every non-pad position; "corrupted": moved or masked ones only).
         optimizer: a partial optimizer taking param groups (Hydra ``_partial_: true``);
             None = AdamW(lr 0.01, weight decay 1e-4), the paper's. Biases and norm weights get no
             weight decay.
-        scheduler: ``name`` ("linear" decay | "constant" | "none"), ``warmup_ratio`` or
-            ``warmup_steps``; stepped per optimizer step over ``trainer.estimated_stepping_batches``.
+        scheduler: ``scheduler(optimizer, total_steps)`` (a Hydra ``_partial_`` of
+            ``optim.lr_schedule``), stepped per optimizer step over
+            ``trainer.estimated_stepping_batches``; None = a constant rate.
         seed: base seed of the per-sample corruption.
         compile: ``torch.compile`` the encoder (in place; state-dict keys unchanged).
     """
@@ -216,23 +80,23 @@ class DenoisingPretrainModule(pl.LightningModule):
         encoder: Mapping[str, Any] | None = None,
         corruption: Mapping[str, Any] | None = None,
         optimizer: OptimizerFactory | None = None,
-        scheduler: Mapping[str, Any] | None = None,
+        scheduler: SchedulerFactory | None = None,
         seed: int = 0,
         compile: bool = False,
     ) -> None:
         super().__init__()
-        encoder = SequenceEncoderConfig.from_dict(to_primitive(encoder)).to_dict()
+        encoder = sequence_encoder_fields(encoder)
         corruption = merge_options("corruption", corruption, CORRUPTION_DEFAULTS)
-        scheduler = merge_options("scheduler", scheduler, SCHEDULER_DEFAULTS)
         seed, compile = int(seed), bool(compile)
         if corruption["loss_on"] not in ("all", "corrupted"):
             raise ValueError(
                 f"corruption.loss_on must be 'all' or 'corrupted', got {corruption['loss_on']!r}"
             )
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
 
-        self.encoder = SequenceEncoder(SequenceEncoderConfig.from_dict(encoder))
+        self.encoder = SequenceEncoder(**encoder)
         dim = self.encoder.config.input_dim
         self.head = nn.Linear(self.encoder.output_dim, dim)
         self.register_buffer("mask_descriptor", torch.zeros(dim))
@@ -377,7 +241,7 @@ class DenoisingPretrainModule(pl.LightningModule):
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         return optimizers_and_schedule(
-            self.optimizer_factory, [self.encoder, self.head], 0.01, self.hparams.scheduler,
+            self.optimizer_factory, [self.encoder, self.head], 0.01, self.scheduler_factory,
             self.trainer.estimated_stepping_batches,
         )
 

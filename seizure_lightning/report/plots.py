@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from seizure_lightning.constants import LABELS
-from seizure_lightning.evaluation.folds import natural_key
 from seizure_lightning.utils.io import atomic_write_bytes
+from seizure_lightning.utils.naming import natural_key
 
 COLORS = {"ES": "#1f77b4", "PNES": "#d62728"}
 MAX_TIMELINES = 24

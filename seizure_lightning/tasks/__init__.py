@@ -24,7 +24,7 @@ TASKS: dict[str, str] = {
     "detect": "seizure_lightning.tasks.detect:detect",
     "pretrain": "seizure_lightning.tasks.pretrain:pretrain",
     "finetune": "seizure_lightning.tasks.finetune:finetune",
-    "loso": "seizure_lightning.tasks.loso:loso_fold",
+    "loso": "seizure_lightning.loso.fold:loso_fold",
     "predict": "seizure_lightning.tasks.predict:predict",
 }
 
@@ -47,11 +47,10 @@ def run_dir(cfg: DictConfig) -> Path:
 
 def run_task(cfg: DictConfig) -> Any:
     """Prepare the run (seed, config tree, run info) and call the task's function."""
-    from hydra.core.hydra_config import HydraConfig
     from lightning.pytorch import seed_everything
 
     from seizure_lightning.utils.logging import global_rank
-    from seizure_lightning.utils.run_info import config_tree, save_run_info
+    from seizure_lightning.utils.run_info import config_tree, save_run_info, task_overrides
 
     task = cfg.get("task")
     if task in (None, "???") or OmegaConf.is_missing(cfg, "task"):
@@ -61,12 +60,12 @@ def run_task(cfg: DictConfig) -> Any:
         )
     fn = resolve_task(task)
     if "trainer" in cfg:
-        from seizure_lightning.tasks.common import check_launch
+        from seizure_lightning.engine.trainer import check_launch
 
         check_launch(cfg)  # before any work, and never swallowed by a sweep's fold
     out = run_dir(cfg)
     if global_rank() == 0:
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        overrides = task_overrides()
         save_run_info(cfg, out, overrides)
         if cfg.get("print_config", True):
             print(config_tree(cfg))

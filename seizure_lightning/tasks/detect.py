@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-from seizure_lightning.tasks.common import build_datamodule
+from seizure_lightning.engine.trainer import build_datamodule
 from seizure_lightning.utils.io import atomic_write_text
 from seizure_lightning.utils.logging import get_logger
 
@@ -22,8 +22,8 @@ def detect(cfg: DictConfig) -> str:
     """Detect the patient in every video of the seizure manifest; write tracks + a manifest."""
     from tqdm.auto import tqdm
 
-    from seizure_lightning.models.detector import build_detector, detect_boxes
-    from seizure_lightning.models.frame_encoder import resolve_device
+    from seizure_lightning.features.detector import build_detector, detect_boxes
+    from seizure_lightning.features.frame_encoder import resolve_device
 
     d = cfg.detect
     datamodule = build_datamodule(cfg)

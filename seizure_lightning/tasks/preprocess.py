@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from seizure_lightning.tasks.common import build_datamodule
+from seizure_lightning.engine.trainer import build_datamodule
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)

@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning.pytorch as pl
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from seizure_lightning.modules.pretrain import DenoisingPretrainModule
-from seizure_lightning.tasks.common import (
+from seizure_lightning.engine.checkpoints import resume_checkpoint
+from seizure_lightning.engine.loggers import finish_loggers, setup_loggers
+from seizure_lightning.engine.trainer import (
     build_callbacks,
     build_datamodule,
+    build_module,
     build_trainer,
-    optimizer_factory,
-    resume_checkpoint,
-    setup_loggers,
 )
-from seizure_lightning.tracking import finish_loggers
 from seizure_lightning.utils.io import atomic_write_json
 from seizure_lightning.utils.logging import get_logger
 
@@ -30,24 +28,11 @@ class SpecialDescriptors(pl.Callback):
         pl_module.set_special_descriptors(*trainer.datamodule.special_descriptors())
 
 
-def build_module(cfg: DictConfig) -> DenoisingPretrainModule:
-    """The pre-training LightningModule of ``cfg.model`` / ``cfg.pretrain``."""
-    corruption = {k: v for k, v in OmegaConf.to_container(cfg.pretrain).items() if k != "export"}
-    return DenoisingPretrainModule(
-        encoder=OmegaConf.to_container(cfg.model.encoder, resolve=True),
-        corruption=corruption,
-        optimizer=optimizer_factory(cfg),
-        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
-        seed=int(cfg.seed),
-        compile=bool(cfg.model.get("compile", False)),
-    )
-
-
 def pretrain(cfg: DictConfig) -> float | None:
     """Fit the denoising module; write ``encoder.pt`` (weights + config + subjects seen)."""
     run_dir = Path(cfg.paths.output_dir)
     datamodule = build_datamodule(cfg)
-    module = build_module(cfg)
+    module = build_module(cfg.pretrain.module, cfg)
     loggers = setup_loggers(cfg, run_dir)
     try:
         callbacks = [*build_callbacks(cfg), SpecialDescriptors()]

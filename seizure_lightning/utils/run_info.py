@@ -80,3 +80,10 @@ def save_run_info(cfg: DictConfig, run_dir: Path, overrides: Sequence[str]) -> d
     atomic_write_json(run_dir / "run_info.json", info)
     atomic_write_text(run_dir / "config_tree.log", config_tree(cfg))
     return info
+
+
+def task_overrides() -> list[str]:
+    """The command line's task overrides (empty outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []

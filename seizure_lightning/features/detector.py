@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seizure_lightning.data.video import iter_source_frames, source_timestamps
+from seizure_lightning.features.video import iter_source_frames, source_timestamps
 from seizure_lightning.utils.io import atomic_write_text
 from seizure_lightning.utils.logging import get_logger
 

@@ -5,9 +5,9 @@ Pure functions: no I/O, no training state. A "fold" is named by its held-out sub
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 
 from seizure_lightning.constants import LABELS
 from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.naming import natural_sorted
 
 log = get_logger(__name__)
 
@@ -25,17 +26,6 @@ PRETRAIN_OVERLAP_KEY = "loso.allow_pretrain_overlap"
 
 class LeakageError(RuntimeError):
     """A subject would be seen by training (or pre-training) and by the test of the same fold."""
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders embedded numbers numerically: ``S2 < S10``."""
-    parts = re.split(r"(\d+)", str(text))
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts if p != "")
-
-
-def natural_sorted(items: Iterable[str]) -> list[str]:
-    """``sorted`` with :func:`natural_key` (ties broken by the plain string)."""
-    return sorted(items, key=lambda s: (natural_key(s), str(s)))
 
 
 def loso_subjects(subject_ids: Iterable[Any]) -> list[str]:
@@ -140,6 +130,32 @@ def inner_validation_subjects(
         chosen.extend(members[i] for i in picks)
     assert_no_subject_leakage(chosen, [] if test_subject is None else [test_subject], "inner val")
     return natural_sorted(chosen)
+
+
+@dataclass(frozen=True)
+class SubjectSplit:
+    """A fold's subjects: the test subject, inner validation subjects drawn from the training
+    subjects (stratified by class, :func:`inner_validation_subjects`) and the rest for training;
+    every pair of parts checked for leakage. The seizure DataModule calls it (``data.split``).
+    """
+
+    val_fraction: float = 0.15
+    seed: int = 0
+
+    def __call__(self, records: Sequence[Any], test_subject: str | None) -> dict[str, list[str]]:
+        subjects = loso_subjects(_subject_of(r) for r in records)
+        if test_subject is not None and test_subject not in subjects:
+            raise ValueError(f"data.test_subject={test_subject!r} is not a subject of the "
+                             f"manifest (subjects: {', '.join(subjects)})")
+        test = [test_subject] if test_subject else []
+        rest = [r for r in records if _subject_of(r) not in test]
+        val = inner_validation_subjects(subject_majority_labels(rest), self.val_fraction,
+                                        self.seed)
+        train = [s for s in subjects if s not in test and s not in val]
+        assert_no_subject_leakage(train, test, what="train/test")
+        assert_no_subject_leakage(val, test, what="validation/test")
+        assert_no_subject_leakage(train, val, what="train/validation")
+        return {"train": train, "val": list(val), "test": test}
 
 
 def assert_no_subject_leakage(

@@ -18,6 +18,19 @@ DECISIONS = ("argmax", "val_threshold")
 ARGMAX_THRESHOLD = 0.5
 
 
+def decide(probs: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """The class index (0 = ES, 1 = PNES) of each row of ``[V, 2]`` video probabilities: the
+    one rule every path uses (the sweep, its report, ``predict``).
+
+    ``threshold`` None: argmax, the paper's rule (an exact tie goes to ES); else PNES where
+    ``p_PNES > threshold`` (strictly: a tie goes to ES here too).
+    """
+    p = np.asarray(probs, dtype=np.float64).reshape(-1, 2)
+    if threshold is None:
+        return (p[:, 1] > p[:, 0]).astype(int)
+    return (p[:, 1] > float(threshold)).astype(int)
+
+
 def balanced_accuracy_at(labels: np.ndarray, p_pnes: np.ndarray, threshold: float) -> float:
     """Balanced accuracy of ``p_PNES > threshold`` -> PNES (labels: 1 = PNES, 0 = ES); at 0.5
     this is the argmax rule with its tie going to ES."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seizure_lightning.tracking import REDACTED, looks_like_path, redact_paths
+from seizure_lightning.engine.loggers import REDACTED, looks_like_path, redact_paths
 
 
 def test_path_like_strings_are_redacted() -> None:

@@ -18,8 +18,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seizure_lightning.utils.io import atomic_write_text
-from seizure_lightning.utils.logging import get_logger
-from seizure_lightning.utils.run_info import git_sha, package_versions
+from seizure_lightning.utils.logging import get_logger, global_rank
+from seizure_lightning.utils.run_info import git_sha, package_versions, task_overrides
 
 log = get_logger(__name__)
 
@@ -127,34 +127,27 @@ def finish_loggers(loggers: list) -> None:
         wandb.finish()
 
 
-def offline_run_records(path: str | os.PathLike) -> list:
-    """The protobuf records of an offline wandb run file (``run-<id>.wandb``).
+def setup_loggers(cfg: DictConfig, run_dir: Path) -> list:
+    """Loggers with the redacted config already logged.
 
-    The file is a LevelDB-style log (7-byte ``:W&B`` header, 32 KiB blocks of checksummed
-    chunks); ``wandb sync`` reads the same records. Used to check what a run would upload.
+    Only rank 0 owns the run dir's ``wandb_id.txt`` (other ranks never start a wandb run; with
+    torchrun/SLURM all ranks start at once and would race to create the file).
     """
-    import struct
+    if global_rank() != 0:
+        cfg = _without_wandb_id_file(cfg, global_rank())
+    loggers = build_loggers(cfg, run_dir)
+    log_config(loggers, cfg, task_overrides())
+    return loggers
 
-    from wandb.proto import wandb_internal_pb2 as pb
 
-    data = Path(path).read_bytes()
-    if data[:4] != b":W&B":
-        raise ValueError(f"{path} is not a wandb run file")
-    block, records, pending, pos = 32768, [], b"", 7
-    while pos + 7 <= len(data):
-        room = block - pos % block
-        if room < 7:  # block trailer
-            pos += room
-            continue
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        chunk = data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind == 0 and length == 0:
-            break
-        pending = chunk if kind in (1, 2) else pending + chunk
-        if kind in (1, 4):
-            record = pb.Record()
-            record.ParseFromString(pending)
-            records.append(record)
-            pending = b""
-    return records
+def _without_wandb_id_file(cfg: DictConfig, rank: int) -> DictConfig:
+    """A copy of ``cfg`` whose wandb loggers have a placeholder id (not read from or written to
+    the run dir)."""
+    from omegaconf import open_dict
+
+    cfg = cfg.copy()
+    for node in (cfg.get("logger") or {}).values():
+        if isinstance(node, DictConfig) and str(node.get("_target_", "")).endswith("WandbLogger"):
+            with open_dict(node):
+                node.id = node.get("id") or f"rank{rank}-unused"
+    return cfg

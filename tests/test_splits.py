@@ -1,4 +1,4 @@
-"""LOSO folds, leakage guards and class weights (seizure_lightning.evaluation.folds)."""
+"""LOSO folds, leakage guards and class weights (seizure_lightning.loso.splits)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 import torch
 
-from seizure_lightning.evaluation.folds import (
+from seizure_lightning.loso.splits import (
     LeakageError,
     assert_no_subject_leakage,
     check_pretrain_overlap,
     class_weights,
     inner_validation_subjects,
     loso_subjects,
-    natural_sorted,
     split_fold,
     subject_majority_labels,
 )
+from seizure_lightning.utils.naming import natural_sorted
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""OmegaConf resolvers used by the configs (registered once, before Hydra composes)."""
+"""OmegaConf resolvers used by the configs (registered once, before Hydra composes).
+
+None of them has side effects: composing a config never generates, decodes or downloads data.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +37,13 @@ def _loso_subjects(data_cfg) -> str:
     return ",".join(sweep_subjects(data_cfg))
 
 
+def _feature_dim(arch: str) -> int:
+    """Width of the frame descriptor of backbone ``arch`` (``backbone.dim``)."""
+    from seizure_lightning.features.frame_encoder import feature_dim
+
+    return feature_dim(arch)
+
+
 def dataset_tag(manifest: str | None, preset: str, seed: int) -> str:
     """A short name of the dataset: ``synthetic-<preset>-seed<seed>`` or the manifest's
     ``<folder>-<file stem>``."""
@@ -44,10 +54,13 @@ def dataset_tag(manifest: str | None, preset: str, seed: int) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``sl.run_id``, ``sl.dataset_tag`` and ``sl.loso_subjects`` (idempotent)."""
+    """Register ``sl.run_id``, ``sl.dataset_tag``, ``sl.loso_subjects`` and ``sl.feature_dim``
+    (idempotent)."""
     if not OmegaConf.has_resolver("sl.run_id"):
         OmegaConf.register_new_resolver("sl.run_id", run_id, use_cache=True)
     if not OmegaConf.has_resolver("sl.dataset_tag"):
         OmegaConf.register_new_resolver("sl.dataset_tag", dataset_tag)
     if not OmegaConf.has_resolver("sl.loso_subjects"):
         OmegaConf.register_new_resolver("sl.loso_subjects", _loso_subjects)
+    if not OmegaConf.has_resolver("sl.feature_dim"):
+        OmegaConf.register_new_resolver("sl.feature_dim", _feature_dim)

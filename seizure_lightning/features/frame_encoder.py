@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from seizure_lightning.constants import CROP, MASK_VALUE, PAD_VALUE
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -26,7 +27,8 @@ _DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, 
 
 @dataclass
 class FrameEncoderConfig:
-    """Frame encoder settings (Hydra ``model.frame_encoder`` maps onto these fields 1:1).
+    """Frame encoder settings (the ``backbone`` config group maps onto these fields, plus
+    ``dim`` and ``num_workers``, which extraction reads).
 
     weights: torchvision weight name ("IMAGENET1K_V2", "IMAGENET1K_V1", "DEFAULT"), ``None``
     (random init with a fixed seed: offline tests/demos) or a path to a local checkpoint.
@@ -218,9 +220,11 @@ class FrameEncoder(nn.Module):
 
 
 def special_descriptors(
-    encoder: FrameEncoder, crop: int = 112, mask_value: float = -1.0, pad_value: float = 0.0
+    encoder: FrameEncoder, crop: int = CROP, mask_value: float = MASK_VALUE,
+    pad_value: float = PAD_VALUE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(r(MASK), r(PAD)): descriptors of input tensors filled with -1.0 and with 0.0 (paper)."""
+    """(r(MASK), r(PAD)): descriptors of input tensors filled with ``MASK_VALUE`` (-1.0) and
+    ``PAD_VALUE`` (0.0), the paper's."""
     images = torch.stack(
         [
             torch.full((3, crop, crop), float(mask_value)),

@@ -216,36 +216,6 @@ def select_source_frames(
     return times, np.clip(idx, 0, len(starts) - 1).astype(np.int64)
 
 
-def frame_times(
-    path: str | os.PathLike,
-    *,
-    fps: float = 25.0,
-    start_s: float | None = None,
-    end_s: float | None = None,
-    backend: str = "auto",
-) -> np.ndarray:
-    """The target times ``t_k`` (s, relative to the video's first frame) of the decoded frames."""
-    ts = source_timestamps(path, backend)
-    return select_source_frames(ts, fps=fps, start_s=start_s, end_s=end_s)[0]
-
-
-def source_frame_indices(
-    path: str | os.PathLike,
-    *,
-    fps: float = 25.0,
-    start_s: float | None = None,
-    end_s: float | None = None,
-    backend: str = "auto",
-) -> np.ndarray:
-    """Source frame index (presentation order) picked for each target frame; ``[T]`` int64.
-
-    Box tracks are in source frame indices, so ``boxes[source_frame_indices(...)]`` aligns them.
-    """
-    ts = source_timestamps(path, backend)
-    return select_source_frames(ts, fps=fps, start_s=start_s, end_s=end_s)[1]
-
-
-# --------------------------------------------------------------------------- decoding
 def _check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown decoder backend {backend!r}; expected one of {BACKENDS}")
@@ -265,28 +235,9 @@ def decode_frames(
 
     ``size=(height, width)`` resizes at decode time (decord); ``None`` keeps the source size.
     """
-    return decode_with_indices(
-        path, fps=fps, start_s=start_s, end_s=end_s, size=size, backend=backend
-    )[0]
-
-
-def decode_with_indices(
-    path: str | os.PathLike,
-    *,
-    fps: float = 25.0,
-    start_s: float | None = None,
-    end_s: float | None = None,
-    size: tuple[int, int] | None = None,
-    backend: str = "auto",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`decode_frames`, also returning the picked source frame indices ``[T]``."""
-    chunks, indices = [], []
-    for idx, frames in iter_frames(
-        path, fps=fps, start_s=start_s, end_s=end_s, size=size, backend=backend
-    ):
-        chunks.append(frames)
-        indices.append(idx)
-    return np.concatenate(chunks), np.concatenate(indices)
+    chunks = [frames for _, frames in iter_frames(
+        path, fps=fps, start_s=start_s, end_s=end_s, size=size, backend=backend)]
+    return np.concatenate(chunks)
 
 
 def iter_frames(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seizure_lightning.evaluation.threshold import balanced_accuracy_at, choose_threshold
+from seizure_lightning.evaluation.decision import balanced_accuracy_at, choose_threshold
 
 
 def test_balanced_accuracy_by_hand() -> None:
@@ -46,3 +46,17 @@ def test_one_class_or_length_mismatch_is_an_error() -> None:
         choose_threshold([0, 0], [0.1, 0.2])
     with pytest.raises(ValueError, match="differ in length"):
         choose_threshold([0, 1], [0.1])
+
+
+def test_one_decision_rule_and_its_ties() -> None:
+    """``decide`` is the rule of the sweep, its report and ``predict``: a tie is ES under argmax
+    and at a threshold alike."""
+    from seizure_lightning.evaluation.aggregate import predictions_frame
+    from seizure_lightning.evaluation.decision import decide
+
+    probs = np.array([[0.5, 0.5], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8]])
+    assert decide(probs).tolist() == [0, 1, 0, 1]
+    assert decide(probs, 0.5).tolist() == [0, 1, 0, 1]
+    assert decide(probs, 0.6).tolist() == [0, 0, 0, 1]  # p_PNES == threshold -> ES
+    frame = predictions_frame(list("abcd"), list("ssss"), ["ES"] * 4, probs, threshold=0.6)
+    assert frame.pred.tolist() == ["ES", "ES", "ES", "PNES"]

@@ -1,0 +1,238 @@
+"""One leave-one-subject-out fold: train on the other subjects, choose the decision rule on the
+inner validation subjects, classify the held-out subject's videos, record the outcome.
+
+A fold is one job of the Hydra multirun (``-m +experiment=loso``). A failed fold is recorded
+(``status.json``: failed + the error) and does not stop the sweep; re-running the same sweep
+skips folds whose predictions exist for the same config key, and resumes a fold only from a
+checkpoint written under that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import traceback
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf
+
+from seizure_lightning.engine.checkpoints import (
+    CheckpointMetadata,
+    read_checkpoint_entry,
+    resume_checkpoint,
+    update_checkpoint,
+)
+from seizure_lightning.engine.inference import CKPT_KEY, predict_windows, video_predictions
+from seizure_lightning.engine.loggers import finish_loggers, setup_loggers
+from seizure_lightning.engine.trainer import (
+    build_callbacks,
+    build_datamodule,
+    build_module,
+    build_trainer,
+    is_multirun,
+)
+from seizure_lightning.evaluation.aggregate import predictions_frame, write_csv
+from seizure_lightning.loso.decision import check_decision, decision_threshold
+from seizure_lightning.loso.splits import check_pretrain_overlap, class_weights
+from seizure_lightning.models.encoder_export import load_encoder_export
+from seizure_lightning.modules.classifier import ClassifierModule
+from seizure_lightning.utils.io import atomic_write_json
+from seizure_lightning.utils.logging import get_logger, global_rank
+
+log = get_logger(__name__)
+
+CONFIG_HASH_KEY = "seizure_lightning_fold_config_hash"
+# config keys that do not change a fold's result (where it runs, how it logs)
+_VOLATILE = ("paths", "hydra", "logger", "callbacks", "print_config", "name", "tags", "ckpt_path")
+
+
+# ----------------------------------------------------------------------------- the fold's key
+def fold_config_hash(cfg: DictConfig) -> str:
+    """A hash of everything in the config that defines the fold's result."""
+    container = OmegaConf.to_container(cfg, resolve=False)
+    for key in _VOLATILE:
+        container.pop(key, None)
+    for key in ("data_dir", "cache_dir"):
+        container.get("data", {}).pop(key, None)
+    text = json.dumps(container, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finished(run_dir: Path, config_hash: str) -> bool:
+    """True when this fold already has predictions made with the same config."""
+    status_path = run_dir / "status.json"
+    if not (status_path.is_file() and (run_dir / "predictions.csv").is_file()):
+        return False
+    try:
+        status = json.loads(status_path.read_text())
+    except ValueError:
+        return False
+    return status.get("status") == "ok" and status.get("config_hash") == config_hash
+
+
+def fold_resume_checkpoint(cfg: DictConfig, run_dir: Path, config_hash: str | None) -> str | None:
+    """``resume_checkpoint``, except that a checkpoint found in the run dir that was written
+    under another config (``config_hash``) is not resumed: the fold trains from the start."""
+    found = resume_checkpoint(cfg, run_dir)
+    if found is None or config_hash is None or cfg.get("ckpt_path") not in (None, "last"):
+        return found
+    written_under = read_checkpoint_entry(found, CONFIG_HASH_KEY)
+    if written_under != config_hash:
+        log.warning("%s was written under another config (%s, now %s): not resuming from it, "
+                    "training this fold from the start", found, written_under, config_hash)
+        return None
+    return found
+
+
+# ----------------------------------------------------------------------------- training
+class TrainingFoldClassWeights(pl.Callback):
+    """Class weights = 1 / training windows per class (paper), set once the data is set up
+    (after ``prepare_data`` ran on one process per node), so every rank uses the same."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        weights = class_weights(trainer.datamodule.train_windows().label.to_numpy())
+        pl_module.set_class_weights(weights)
+        log.info("class weights (1 / training windows per class): %s", weights)
+
+
+def input_settings(cfg: DictConfig) -> dict[str, Any]:
+    """What a classifier checkpoint records about its inputs (``predict`` builds its data from
+    them): frames, backbone, window and test stride."""
+    return {
+        "frames": OmegaConf.to_container(cfg.frames, resolve=True),
+        "backbone": OmegaConf.to_container(cfg.backbone, resolve=True),
+        "window": int(cfg.data.window),
+        "stride": int(cfg.data.test_stride),
+    }
+
+
+def pretrain_overlap(cfg: DictConfig, test_subject: str | None) -> bool | None:
+    """Guard: refuse an encoder export that saw the test subject (unless allowed)."""
+    init_from = cfg.model.get("init_from")
+    if not init_from or test_subject is None:
+        return None
+    _, meta = load_encoder_export(init_from)
+    return check_pretrain_overlap(
+        meta.get("subjects_seen"), test_subject, bool(cfg.loso.allow_pretrain_overlap)
+    )
+
+
+def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> dict[str, Any]:
+    """Train (and, with ``data.test_subject``, test) one classifier; the fold's summary.
+
+    ``config_hash`` (LOSO folds): recorded in the checkpoints; only a checkpoint of the same
+    config is resumed."""
+    check_decision(cfg)
+    datamodule = build_datamodule(cfg)
+    test_subject = datamodule.test_subject
+    overlap = pretrain_overlap(cfg, test_subject)
+    module = build_module(cfg.model, cfg)  # class weights: from the training fold, after setup
+    loggers = setup_loggers(cfg, run_dir)
+    summary: dict[str, Any] = {"fold": test_subject, "model": module.hparams.name,
+                               "pretrain_overlap": overlap}
+    try:
+        metadata = {CKPT_KEY: input_settings(cfg)}
+        if config_hash is not None:
+            metadata[CONFIG_HASH_KEY] = config_hash
+        callbacks = [*build_callbacks(cfg), CheckpointMetadata(metadata),
+                     TrainingFoldClassWeights()]
+        trainer = build_trainer(cfg, run_dir, loggers, callbacks)
+        trainer.fit(module, datamodule=datamodule,
+                    ckpt_path=fold_resume_checkpoint(cfg, run_dir, config_hash))
+        summary["class_weights"] = module.class_weight.tolist()
+        summary["split"] = datamodule.split
+        summary["best_ckpt"] = _best_checkpoint(trainer)
+        if test_subject is not None:
+            summary.update(test_fold(cfg, trainer, module, datamodule, run_dir, loggers,
+                                     summary["best_ckpt"]))
+        summary["metrics"] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    finally:
+        finish_loggers(loggers)
+    return summary
+
+
+def test_fold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule, datamodule,
+              run_dir: Path, loggers: list, best_ckpt: str | None) -> dict[str, Any]:
+    """Decision rule, then the held-out subject's predictions (``predictions.csv``,
+    ``windows.csv``); the tested checkpoint is stamped with the rule so ``predict`` uses it."""
+    ckpt = best_ckpt if cfg.loso.get("checkpoint") == "best" else None
+    threshold = decision_threshold(cfg, trainer, module, datamodule, ckpt)
+    windows = predict_windows(trainer, module, datamodule=datamodule, ckpt_path=ckpt, test=True)
+    videos, per_window = video_predictions(windows, datamodule.videos, datamodule.window,
+                                           threshold)
+    preds = predictions_frame(videos.video_id, videos.subject_id, videos.label,
+                              videos[["p_ES", "p_PNES"]].to_numpy(), fold=datamodule.test_subject,
+                              threshold=threshold)
+    decision = {"rule": cfg.loso.get("decision", "argmax"), "threshold": threshold}
+    tested = Path(ckpt) if ckpt else run_dir / "checkpoints" / "last.ckpt"
+    if trainer.is_global_zero:
+        write_csv(preds, run_dir / "predictions.csv")
+        write_csv(per_window, run_dir / "windows.csv")
+        _log_table(loggers, preds)
+        if tested.is_file():
+            update_checkpoint(tested, CKPT_KEY, {"decision": decision})
+        else:
+            log.warning("no checkpoint at %s: the fold's decision rule is not stored for "
+                        "predict", tested)
+    return {
+        "tested_checkpoint": str(tested) if ckpt else "last (weights at the end of training)",
+        "decision": decision["rule"],
+        "threshold": 0.5 if threshold is None else threshold,
+        "n_videos": len(preds),
+        "accuracy": float((preds.label == preds.pred).mean()),
+    }
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    best = getattr(cb, "best_model_path", None) if cb is not None else None
+    return best or None
+
+
+def _log_table(loggers: list, preds) -> None:
+    """The fold's video predictions as a wandb table (ids and probabilities only)."""
+    for lg in loggers:
+        if type(lg).__name__ == "WandbLogger":
+            lg.log_table(key="test/video_predictions", dataframe=preds)
+
+
+# ----------------------------------------------------------------------------- the sweep's job
+def loso_fold(cfg: DictConfig) -> float | None:
+    """Task ``loso``: the fold ``data.test_subject``; inside a sweep it never raises (the sweep
+    goes on) and records the outcome in ``status.json``."""
+    run_dir = Path(cfg.paths.output_dir)
+    subject = cfg.data.get("test_subject")
+    if subject in (None, ""):
+        raise ValueError(
+            "a LOSO fold needs data.test_subject. Run the sweep with "
+            "`python -m seizure_lightning -m +experiment=loso` (one fold per subject)."
+        )
+    config_hash = fold_config_hash(cfg)
+    if cfg.loso.get("skip_finished", True) and finished(run_dir, config_hash):
+        log.info("fold %s: predictions exist for this config, skipped", subject)
+        return json.loads((run_dir / "status.json").read_text()).get("accuracy")
+    status = {"status": "running", "fold": str(subject), "config_hash": config_hash}
+    write = global_rank() == 0  # one writer of the fold's files under DDP
+    if write:
+        atomic_write_json(run_dir / "status.json", status)
+    try:
+        summary = run_fold(cfg, run_dir, config_hash)
+    except Exception as exc:  # a failed fold must not kill the sweep
+        log.error("fold %s (%s) failed: %s", subject, cfg.model.get("name"), exc)
+        status.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc())
+        if write:
+            atomic_write_json(run_dir / "status.json", status)
+        if not is_multirun():  # a single fold run by hand: fail loudly
+            raise
+        return None
+    status.update(status="ok", **{k: summary.get(k) for k in
+                                  ("accuracy", "n_videos", "pretrain_overlap", "class_weights")})
+    if write:
+        atomic_write_json(run_dir / "status.json", status)
+        atomic_write_json(run_dir / "summary.json", summary)
+    log.info("fold %s (%s): accuracy %.3f on %d videos", subject, summary["model"],
+             summary["accuracy"], summary["n_videos"])
+    return summary.get("accuracy")
