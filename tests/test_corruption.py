@@ -151,3 +151,15 @@ def test_sample_seed() -> None:
     assert 0 <= sample_seed(2**31, 10**6, 10**9) < 2**63
     with pytest.raises(ValueError):
         sample_seed(0, 0, -1)
+
+
+def test_interpolate_missing_fills_from_the_nearest_known_neighbours() -> None:
+    from seizure_lightning.data.corruption import interpolate_missing
+
+    values = torch.tensor([[0.0, 9.0, 9.0, 3.0, 9.0], [9.0, 2.0, 9.0, 9.0, 9.0]]).unsqueeze(-1)
+    known = torch.tensor([[True, False, False, True, False], [False, True, False, False, False]])
+    out = interpolate_missing(values, known).squeeze(-1)
+    torch.testing.assert_close(out[0], torch.tensor([0.0, 1.0, 2.0, 3.0, 3.0]))
+    torch.testing.assert_close(out[1], torch.tensor([2.0, 2.0, 2.0, 2.0, 2.0]))
+    none = torch.zeros(1, 5, dtype=torch.bool)
+    torch.testing.assert_close(interpolate_missing(values[:1], none), values[:1])

@@ -103,10 +103,12 @@ def test_pretrain_learns_and_beats_mean_baseline() -> None:
     _trainer(max_steps=40).fit(module, train_dataloaders=_loader(128, shuffle=True))
     after = _trainer().validate(module, dataloaders=val, verbose=False)[0]
     assert after["val/loss"] < 0.5 * before["val/loss"]
-    assert after["val/loss"] < 0.5 * after["val/loss_mean_baseline"], after
+    assert after["val/loss"] < 0.5 * after["val/pretext/mean_corrupted"], after
     assert after["val/cosine"] > before["val/cosine"]
-    for key in ("val/loss_sum", "val/loss_masked", "val/loss_corrupted"):
-        assert key in after
+    for part in ("masked", "moved", "untouched", "corrupted"):
+        for name in ("model", "copy", "interpolate", "mean"):
+            assert f"val/pretext/{name}_{part}" in after
+    assert after["val/pretext/copy_untouched"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_loss_definitions_on_known_batch() -> None:
@@ -238,3 +240,22 @@ def test_baselines_forward_and_masking() -> None:
         ClassifierModule(encoder={"_target_": LSTM, "d_model": 3})
     with pytest.raises(ValueError, match="init_from needs a SequenceEncoder"):
         ClassifierModule(encoder={"_target_": LSTM, "input_dim": DIM}, init_from="enc.pt")
+
+
+class _CopyInput(torch.nn.Module):
+    """A 'model' that only copies its (corrupted) input: what the pretext must see through."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+
+    def forward(self, features, attention_mask, stats_mask=None):
+        return features
+
+
+def test_pretext_ratio_fails_a_model_that_only_copies() -> None:
+    module = _pretrain_module(encoder={**TINY, "input_norm": "none"})
+    module.encoder, module.head = _CopyInput(module.encoder.config), torch.nn.Identity()
+    metrics = _trainer().validate(module, dataloaders=_loader(32, seed=1), verbose=False)[0]
+    assert metrics["val/pretext/ratio"] >= 1.0, metrics
+    assert metrics["val/pretext/interpolate_corrupted"] < metrics["val/pretext/copy_corrupted"]

@@ -164,3 +164,25 @@ def corrupted_positions(order: Tensor, masked: Tensor) -> Tensor:
     """Bool [B, L]: positions whose input differs from the original frame (moved or masked)."""
     ar = torch.arange(order.shape[-1], device=order.device)
     return masked | (order != ar)
+
+
+def interpolate_missing(values: Tensor, known: Tensor) -> Tensor:
+    """``values [B, L, D]`` with every position that is not ``known [B, L]`` filled by linear
+    interpolation between its nearest known neighbours in time (the nearest one at an edge;
+    left as it is in a sequence with none). The "interpolate" trivial predictor of the
+    pre-training pretext: what a model gets for free at r(MASK) positions from their neighbours.
+    """
+    b, length = known.shape
+    pos = torch.arange(length, device=values.device).expand(b, length)
+    big = torch.full_like(pos, length)
+    prev = torch.where(known, pos, torch.full_like(pos, -1)).cummax(1).values
+    nxt = torch.where(known, pos, big).flip(1).cummin(1).values.flip(1)
+    has_prev, has_next = prev >= 0, nxt < length
+    lo = torch.where(has_prev, prev, nxt).clamp(0, length - 1)
+    hi = torch.where(has_next, nxt, prev).clamp(0, length - 1)
+    span = (hi - lo).clamp(min=1).to(values.dtype)
+    w = ((pos - lo).to(values.dtype) / span).where(has_prev & has_next, torch.zeros_like(span))
+    gather = lambda idx: values.gather(1, idx.unsqueeze(-1).expand(-1, -1, values.shape[-1]))  # noqa: E731
+    filled = gather(lo) * (1 - w).unsqueeze(-1) + gather(hi) * w.unsqueeze(-1)
+    fill = ~known & (has_prev | has_next)
+    return torch.where(fill.unsqueeze(-1), filled, values)

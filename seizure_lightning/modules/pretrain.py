@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 
 from seizure_lightning.data.corruption import (
     TRAIN_STREAM,
@@ -26,6 +27,7 @@ from seizure_lightning.data.corruption import (
     apply_corruption,
     batch_corruption_plan,
     corrupted_positions,
+    interpolate_missing,
 )
 from seizure_lightning.models.encoder_export import save_encoder_export
 from seizure_lightning.models.input_norm import standardize, window_statistics
@@ -41,6 +43,11 @@ from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
 
+#: the trivial predictors the pretext is judged against, and the model itself
+PRETEXT_PREDICTORS = ("model", "copy", "interpolate", "mean")
+#: positions of a corrupted input: r(MASK), moved by the span permutation, untouched; and
+#: "corrupted" = masked or moved (where copying the input is wrong)
+PRETEXT_PARTS = ("masked", "moved", "untouched", "corrupted")
 CORRUPTION_DEFAULTS: dict[str, Any] = {
     "span": 30,
     "mask_ratio": 0.15,
@@ -106,6 +113,11 @@ class DenoisingPretrainModule(pl.LightningModule):
         self.register_buffer("mean_count", torch.zeros((), dtype=torch.float64))
         if compile:
             self.encoder.compile()
+        # epoch means of each predictor's loss on each kind of position (DDP-synchronised)
+        self.pretext = nn.ModuleDict({
+            f"{stage}_{p}_{part}": MeanMetric()
+            for stage in ("train", "val") for p in PRETEXT_PREDICTORS for part in PRETEXT_PARTS
+        })
 
     # -- special descriptors -------------------------------------------------------------------
     def set_special_descriptors(self, mask: Tensor | np.ndarray, pad: Tensor | np.ndarray) -> None:
@@ -204,16 +216,15 @@ class DenoisingPretrainModule(pl.LightningModule):
         with torch.no_grad():
             if train:
                 self._update_mean_descriptor(target, valid)
-            # the constant predictor "mean descriptor of the training frames seen so far"
-            baseline = masked_mean((target - self.mean_descriptor).pow(2).sum(-1), valid)
-            cosine = masked_mean(F.cosine_similarity(pred, target, dim=-1), valid)
+            moved = (order != torch.arange(order.shape[1], device=order.device)) & ~masked
+            self._update_pretext(stage, err, target, inputs, valid, real, {
+                "masked": masked & valid, "moved": moved & valid,
+                "untouched": valid & ~masked & ~moved, "corrupted": corrupted,
+            })
             metrics = {
                 f"{stage}/loss_all": loss_all,
                 f"{stage}/loss_sum": (err * valid).sum(1).mean(),
-                f"{stage}/loss_masked": masked_mean(err, masked & valid),
-                f"{stage}/loss_corrupted": masked_mean(err, corrupted),
-                f"{stage}/loss_mean_baseline": baseline,
-                f"{stage}/cosine": cosine,
+                f"{stage}/cosine": masked_mean(F.cosine_similarity(pred, target, dim=-1), valid),
             }
         batch_size = valid.shape[0]
         self.log(
@@ -234,6 +245,55 @@ class DenoisingPretrainModule(pl.LightningModule):
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")
+
+    # -- the pretext, judged against trivial predictors ------------------------------------------
+    def trivial_predictions(self, inputs: Tensor, valid: Tensor, real: Tensor) -> dict[str, Tensor]:
+        """What predictors that learn nothing output for a corrupted input, in the target's
+        frame: ``copy`` the input (the window's mean of real frames at r(MASK)), ``interpolate``
+        each r(MASK) frame from its nearest real neighbours, the running ``mean`` descriptor."""
+        copy = self.target(inputs, inputs, valid, real)
+        mean_of_real = (copy * real.unsqueeze(-1)).sum(1, keepdim=True) / real.sum(
+            1, keepdim=True).clamp(min=1).unsqueeze(-1)
+        copy = torch.where((valid & ~real).unsqueeze(-1), mean_of_real, copy)
+        return {"copy": copy, "interpolate": interpolate_missing(copy, real),
+                "mean": self.mean_descriptor.expand_as(copy)}
+
+    def _update_pretext(self, stage: str, err: Tensor, target: Tensor, inputs: Tensor,
+                        valid: Tensor, real: Tensor, parts: dict[str, Tensor]) -> None:
+        errors = {"model": err}
+        for name, guess in self.trivial_predictions(inputs, valid, real).items():
+            errors[name] = (guess.float() - target).pow(2).sum(-1)
+        for name, e in errors.items():
+            for part, select in parts.items():
+                self.pretext[f"{stage}_{name}_{part}"].update(e[select])
+
+    def pretext_summary(self, stage: str) -> dict[str, float]:
+        """This epoch's mean loss of every predictor on every kind of position, and
+        ``ratio``: the model's loss on corrupted positions over the best trivial predictor's
+        there (below 1: the model knows more than copying, interpolating or the mean)."""
+        out = {}
+        for key, metric in self.pretext.items():
+            if key.startswith(f"{stage}_"):
+                if metric.update_count:
+                    out[key[len(stage) + 1:]] = float(metric.compute())
+                metric.reset()
+        trivial = [out[f"{p}_corrupted"] for p in PRETEXT_PREDICTORS[1:]
+                   if f"{p}_corrupted" in out]
+        if trivial and "model_corrupted" in out:
+            out["ratio"] = out["model_corrupted"] / max(min(trivial), 1e-12)
+        return out
+
+    def _log_pretext(self, stage: str) -> None:
+        summary = self.pretext_summary(stage)
+        if summary:
+            self.log_dict({f"{stage}/pretext/{k}": v for k, v in summary.items()},
+                          on_step=False, on_epoch=True)
+
+    def on_train_epoch_end(self) -> None:
+        self._log_pretext("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_pretext("val")
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "val")

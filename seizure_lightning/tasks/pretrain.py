@@ -51,7 +51,10 @@ def pretrain(cfg: DictConfig) -> float | None:
 
 
 def _report(metrics: dict[str, float]) -> None:
-    keys = ("train/loss", "val/loss", "val/loss_mean_baseline", "train/loss_mean_baseline",
-            "val/cosine")
+    """The run's last line: the losses and the pretext ratio (the model's loss on corrupted
+    positions over the best trivial predictor's; below 1 = it learned more than copying)."""
+    keys = ("train/loss", "val/loss", "val/pretext/model_corrupted", "val/pretext/copy_corrupted",
+            "val/pretext/interpolate_corrupted", "val/pretext/mean_corrupted",
+            "val/pretext/ratio")
     shown = ", ".join(f"{k}={metrics[k]:.4f}" for k in keys if k in metrics)
     log.info("pre-training done: %s", shown)
