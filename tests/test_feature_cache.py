@@ -154,7 +154,8 @@ def test_atomic_files_and_meta(records, featurizer, tmp_path):
         "special.npy",
     ]
     meta = json.loads((root / "meta.json").read_text())
-    assert meta["extraction"]["encoder"] == {"arch": "resnet18", "weights": None, "dim": 512}
+    assert meta["extraction"]["encoder"] == {"arch": "resnet18", "weights": None, "dim": 512,
+                                             "precision": "fp32"}
     assert meta["extraction"]["crops"]["offsets"] == [[4, 10]]
     assert not list(Path(tmp_path).glob("**/*.tmp"))
 
@@ -170,3 +171,20 @@ def test_read_equals_memory_map(records, featurizer, tmp_path):
             np.testing.assert_array_equal(got, np.asarray(cache.features(item)[start:stop]))
             assert got.dtype == np.float16
     cache.close()
+
+
+def test_extraction_precision_is_part_of_the_cache_key(records):
+    """A bf16 cache is never reused for an fp32 run (or the other way round); "auto" is
+    recorded as the precision it resolves to on this machine."""
+    from dataclasses import replace
+
+    from seizure_lightning.features.frame_encoder import resolve_device, resolve_precision
+
+    fp32, bf16 = (ExtractionConfig(FRAMES, replace(ENC, precision=p)) for p in ("fp32", "bf16"))
+    assert fp32.meta()["encoder"]["precision"] == "fp32"
+    assert cache_key(records, fp32.meta()) != cache_key(records, bf16.meta())
+    auto = ExtractionConfig(FRAMES, replace(ENC, precision="auto"))
+    resolved = resolve_precision("auto", resolve_device(ENC.device))
+    assert auto.meta()["encoder"]["precision"] == resolved
+    assert cache_key(records, auto.meta()) == cache_key(
+        records, ExtractionConfig(FRAMES, replace(ENC, precision=resolved)).meta())

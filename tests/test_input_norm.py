@@ -7,6 +7,8 @@ import torch
 
 from seizure_lightning.models.baselines import LSTMClassifier
 from seizure_lightning.models.input_norm import (
+    DEFAULT_FLOOR,
+    frame_differences,
     normalize_window,
     standardize,
     window_statistics,
@@ -40,7 +42,7 @@ def test_statistics_by_hand() -> None:
 
 def test_window_norm_is_zero_mean_unit_rms_with_zero_pads() -> None:
     x, mask = _batch()
-    out = normalize_window(x, mask)
+    out = normalize_window(x, mask, floor=0.0)
     for b in range(3):
         valid = out[b][mask[b]]
         assert torch.allclose(valid.mean(0), torch.zeros(6), atol=1e-5)
@@ -53,7 +55,8 @@ def test_window_norm_removes_a_static_offset_and_scale() -> None:
     x, mask = _batch()
     offset, scale = torch.randn(1, 1, 6) * 10, 4.0
     moved = torch.where(mask.unsqueeze(-1), x * scale + offset, x)
-    assert torch.allclose(normalize_window(x, mask), normalize_window(moved, mask), atol=1e-4)
+    assert torch.allclose(normalize_window(x, mask, floor=0.0),
+                          normalize_window(moved, mask, floor=0.0), atol=1e-4)
 
 
 def test_none_passes_through_and_unknown_mode_is_refused() -> None:
@@ -73,6 +76,7 @@ def test_stats_mask_keeps_masked_frames_out_of_the_statistics() -> None:
     spiked[0, 2] = -1000.0  # an r(MASK)-like frame
     out = normalize_window(spiked, mask, stats_mask=real)
     ref = normalize_window(x, real)
+    assert out[0, 2].pow(2).mean().sqrt().item() == pytest.approx(1.0, abs=1e-4)  # a marker
     keep = real[0]
     assert torch.allclose(out[0][keep], ref[0][keep], atol=1e-5)
 
@@ -80,7 +84,7 @@ def test_stats_mask_keeps_masked_frames_out_of_the_statistics() -> None:
 def test_encoder_with_window_norm_ignores_the_static_scene() -> None:
     x, mask = _batch()
     torch.manual_seed(1)
-    encoder = SequenceEncoder({**TINY, "input_norm": "window"}).eval()
+    encoder = SequenceEncoder({**TINY, "input_norm": "window", "input_norm_floor": 0.0}).eval()
     moved = torch.where(mask.unsqueeze(-1), x + 7.0, x)
     with torch.no_grad():
         a, b = encoder(x, mask), encoder(moved, mask)
@@ -93,7 +97,8 @@ def test_encoder_with_window_norm_ignores_the_static_scene() -> None:
 def test_lstm_with_window_norm_ignores_the_static_scene() -> None:
     x, mask = _batch()
     torch.manual_seed(1)
-    lstm = LSTMClassifier({"input_dim": 6, "hidden_size": 4, "input_norm": "window"}).eval()
+    lstm = LSTMClassifier({"input_dim": 6, "hidden_size": 4, "input_norm": "window",
+                           "input_norm_floor": 0.0}).eval()
     moved = torch.where(mask.unsqueeze(-1), x * 2.0 - 3.0, x)
     with torch.no_grad():
         assert torch.allclose(lstm(x, mask), lstm(moved, mask), atol=1e-5)
@@ -109,7 +114,48 @@ def test_pretraining_target_is_in_the_encoder_input_frame() -> None:
     inputs = torch.where(masked.unsqueeze(-1), torch.full_like(x, -50.0), x)
     real = mask & ~masked
     target = module.target(x, inputs, mask, real)
-    mean, rms = window_statistics(x, real)
+    mean, rms = window_statistics(x, real, floor=DEFAULT_FLOOR)
     assert torch.allclose(target, standardize(x, mask, mean, rms), atol=1e-5)
     plain = DenoisingPretrainModule(encoder=TINY)
     assert torch.equal(plain.target(x, inputs, mask, real), x)
+
+
+def test_floor_keeps_a_static_window_from_amplifying_noise() -> None:
+    """A sleeping patient: descriptors at level ~1 that only carry extraction noise (bf16-like,
+    0.4 % of the level). Without a floor the noise comes out at unit scale; with it, small."""
+    torch.manual_seed(0)
+    level = torch.rand(1, 1, 64) + 0.5
+    static = level + 0.004 * level * torch.randn(1, 32, 64)
+    mask = torch.ones(1, 32, dtype=torch.bool)
+    for mode in ("window", "diff"):
+        loud = normalize_window(static, mask, mode, floor=0.0)
+        quiet = normalize_window(static, mask, mode, floor=DEFAULT_FLOOR)
+        assert loud.pow(2).mean().sqrt().item() == pytest.approx(1.0, rel=0.05)
+        assert quiet.pow(2).mean().sqrt().item() < 0.35
+    moving = level + 0.1 * level * torch.sin(torch.linspace(0, 12, 32)).view(1, 32, 1)
+    out = normalize_window(moving, mask, "window")  # real motion: hardly touched by the floor
+    assert out.pow(2).mean().sqrt().item() > 0.95
+
+
+def test_diff_sees_the_movement_not_the_scene() -> None:
+    x, mask = _batch()
+    offset = torch.randn(1, 1, 6) * 10
+    moved = torch.where(mask.unsqueeze(-1), x * 3.0 + offset, x)
+    a, b = (normalize_window(v, mask, "diff", floor=0.0) for v in (x, moved))
+    assert torch.allclose(a, b, atol=1e-4)
+    d, defined = frame_differences(x, mask)
+    assert not defined[:, 0].any() and defined[0, 1:].all() and not defined[2, 4:].any()
+    torch.testing.assert_close(d[0, 3], x[0, 3] - x[0, 2])
+
+
+def test_mask_frames_reach_the_encoder_at_the_scale_of_real_frames() -> None:
+    x, mask = _batch()
+    real = mask.clone()
+    real[:, 1] = False
+    spiked = x.clone()
+    spiked[:, 1] = -1000.0  # r(MASK): far from the data, as a real r(MASK) is after standardising
+    for mode in ("window", "diff"):
+        out = normalize_window(spiked, mask, mode, stats_mask=real)
+        rms_real = out[real].pow(2).mean().sqrt()
+        rms_mask = out[mask & ~real].pow(2).mean(-1).sqrt()
+        assert torch.all(rms_mask < 3 * rms_real), (mode, rms_mask, rms_real)

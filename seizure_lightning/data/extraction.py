@@ -20,6 +20,8 @@ from seizure_lightning.features.frame_encoder import (
     FrameEncoder,
     FrameEncoderConfig,
     feature_dim,
+    resolve_device,
+    resolve_precision,
     special_descriptors,
 )
 from seizure_lightning.features.transforms import (
@@ -91,6 +93,9 @@ class ExtractionConfig:
                 "arch": e.arch,
                 "weights": None if e.weights is None else str(e.weights),
                 "dim": feature_dim(e.arch),
+                # resolved ("auto" -> bf16 or fp32 by device): a cache extracted at another
+                # precision is another cache, never reused for this one
+                "precision": resolve_precision(e.precision, resolve_device(e.device)),
             },
             "input": {
                 "fps": float(f.fps),

@@ -46,9 +46,11 @@ def redact_paths(obj: Any) -> Any:
 
 def tracked_config(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     """The resolved config for the dashboard: paths redacted, plus overrides, git SHA, versions."""
-    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    container.pop("hydra", None)
-    container.pop("paths", None)
+    container = {
+        str(k): OmegaConf.to_container(cfg[k], resolve=True, throw_on_missing=False)
+        if OmegaConf.is_config(cfg[k]) else cfg[k]
+        for k in cfg if k not in ("hydra", "paths")
+    }
     container["run"] = {
         "overrides": list(overrides or []),
         "git_sha": git_sha(),

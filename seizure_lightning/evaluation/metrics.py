@@ -386,3 +386,115 @@ def evaluate(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> dict[
         },
         "per_subject": subjects.to_dict(orient="records"),
     }
+
+
+PAIRED_METRICS: tuple[str, ...] = ("balanced_accuracy", "auroc")
+PAIRED_RULE = (
+    "paired patient bootstrap: each replicate resamples patients with replacement once and "
+    "scores both models on that same resample (all videos of a drawn patient); the CI is the "
+    "percentile interval of the replicates' a - b; p_le_0 = share of replicates with a - b <= 0"
+)
+
+
+def _paired_table(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """``a`` and ``b`` joined on ``video_id`` (columns y, subject_id, pred_a/p_a, pred_b/p_b)."""
+    needed = ("video_id", "subject_id", "label", "pred", "p_PNES")
+    sides = {}
+    for side, frame in (("a", a), ("b", b)):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise ValueError(f"predictions {side}: missing column(s) {', '.join(missing)}")
+        df = pd.DataFrame(
+            {
+                "video_id": frame["video_id"].astype(str).str.strip().to_numpy(),
+                "subject_id": frame["subject_id"].astype(str).str.strip().to_numpy(),
+                "y": as_class_index(frame["label"]),
+                "pred": as_class_index(frame["pred"]),
+                "p": frame["p_PNES"].astype(float).to_numpy(),
+            }
+        )
+        dup = sorted(set(df.loc[df["video_id"].duplicated(), "video_id"]), key=natural_key)
+        if dup:
+            raise ValueError(f"predictions {side}: duplicated video_id(s) {_few(dup)}")
+        if len(df) == 0:
+            raise ValueError(f"predictions {side}: no videos")
+        sides[side] = df
+    only_a = sorted(set(sides["a"]["video_id"]) - set(sides["b"]["video_id"]), key=natural_key)
+    only_b = sorted(set(sides["b"]["video_id"]) - set(sides["a"]["video_id"]), key=natural_key)
+    if only_a or only_b:
+        parts = [f"only in a: {_few(only_a)}" if only_a else "",
+                 f"only in b: {_few(only_b)}" if only_b else ""]
+        raise ValueError(
+            "paired comparison needs the same videos in both predictions tables; "
+            + "; ".join(p for p in parts if p)
+        )
+    joined = sides["a"].merge(sides["b"], on="video_id", suffixes=("_a", "_b"))
+    for col, what in (("y", "label"), ("subject_id", "subject_id")):
+        differ = joined.loc[joined[f"{col}_a"] != joined[f"{col}_b"], "video_id"].tolist()
+        if differ:
+            raise ValueError(
+                f"paired comparison: the two tables give different {what}s for video(s) "
+                f"{_few(sorted(differ, key=natural_key))}"
+            )
+    return joined.rename(columns={"y_a": "y", "subject_id_a": "subject_id"})
+
+
+def _few(items: Sequence[Any], limit: int = 10) -> str:
+    shown = ", ".join(repr(str(v)) for v in items[:limit])
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+def paired_difference(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = PAIRED_METRICS,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Video-level ``a - b`` of each of ``metrics`` with a paired patient-bootstrap CI.
+
+    ``a`` and ``b`` are predictions tables of two models on the same videos (joined on
+    ``video_id``; a ValueError names the videos when the sets, labels or subjects differ).
+    Each replicate draws patients (``subject_id``) once (``cluster_weights``) and scores both
+    models on that resample (``weighted_figures``), see ``PAIRED_RULE``. Returns, per metric,
+    ``{"a", "b", "difference", "ci": [low, high], "p_le_0", "n_valid"}`` (undefined values
+    None; replicates where either figure is undefined are left out), plus ``n_videos``,
+    ``n_subjects``, ``n_boot``, ``seed``, ``level``, ``rule``. Deterministic in ``seed``.
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown} (expected some of {METRICS})")
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    joined = _paired_table(a, b)
+    y, groups = joined["y"].to_numpy(), joined["subject_id"].to_numpy()
+    weights = np.ones((1, len(joined)))
+    if n_boot > 0:
+        weights = np.vstack([weights, cluster_weights(groups, n_boot, seed)])
+    fig_a = weighted_figures(y, joined["pred_a"].to_numpy(), joined["p_a"].to_numpy(), weights)
+    fig_b = weighted_figures(y, joined["pred_b"].to_numpy(), joined["p_b"].to_numpy(), weights)
+    tail = 100 * (1 - level) / 2
+    out: dict[str, Any] = {}
+    for name in metrics:
+        reps = fig_a[name][1:] - fig_b[name][1:]
+        valid = reps[~np.isnan(reps)]
+        low, high = np.percentile(valid, [tail, 100 - tail]) if valid.size else (None, None)
+        out[name] = {
+            "a": _num(fig_a[name][0]),
+            "b": _num(fig_b[name][0]),
+            "difference": _num(fig_a[name][0] - fig_b[name][0]),
+            "ci": [_num(low), _num(high)],
+            "p_le_0": float((valid <= 0).mean()) if valid.size else None,
+            "n_valid": int(valid.size),
+        }
+    out.update(
+        n_videos=len(joined),
+        n_subjects=len(np.unique(groups)),
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+        rule=PAIRED_RULE,
+    )
+    return out

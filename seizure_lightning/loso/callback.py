@@ -1,5 +1,6 @@
 """Hydra callback of the LOSO sweep: prepares the data once before the folds start, and
-gathers every fold's predictions into one report per model when the sweep ends."""
+gathers every fold's predictions into one report per model when the sweep ends, with the
+paired comparisons of ``loso.compare``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from seizure_lightning.utils.io import atomic_write_text
+from seizure_lightning.utils.io import atomic_write_json, atomic_write_text
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -22,11 +23,13 @@ SUMMARY_FIGURES = ("accuracy", "balanced_accuracy", "f1_es", "f1_pnes", "f1_macr
 class LosoSweepCallback(Callback):
     """``on_multirun_start``: synthetic data + descriptor cache built once (folds may run in
     parallel); ``on_multirun_end``: ``<sweep>/<model>/predictions.csv`` + report, and a
-    ``<sweep>/summary.md`` comparing the models of the sweep."""
+    ``<sweep>/summary.md`` comparing the models of the sweep, and ``<sweep>/comparisons.json``
+    (paired patient-bootstrap differences of the pairs in ``loso.compare``)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.utils import instantiate
 
+        compare_pairs(config.loso.get("compare"))  # a malformed pair fails before any training
         datamodule = instantiate(config.data, _convert_="all")
         datamodule.prepare_data()
         log.info("LOSO data ready: %d videos", len(datamodule.records))
@@ -41,8 +44,20 @@ class LosoSweepCallback(Callback):
                 rows.append(self._report(config, model_dir))
             except Exception as exc:  # one model's report must not hide the others
                 log.error("no report for %s: %s", model_dir.name, exc)
+        comparisons = None
+        try:
+            pairs = compare_pairs(config.loso.get("compare"))
+            if pairs:
+                comparisons = compare_models(
+                    sweep_dir, pairs, [r["model"] for r in rows],
+                    n_boot=int(config.loso.n_boot), seed=int(config.seed))
+                atomic_write_json(sweep_dir / "comparisons.json", comparisons)
+            else:  # a re-run without pairs: no stale file beside the new summary
+                (sweep_dir / "comparisons.json").unlink(missing_ok=True)
+        except Exception as exc:  # the comparisons must not cost the summary
+            log.error("no paired comparisons: %s", exc)
         if rows:
-            text = summary_markdown(rows, sweep_dir)
+            text = summary_markdown(rows, sweep_dir, comparisons)
             atomic_write_text(sweep_dir / "summary.md", text)
             print(text)
 
@@ -81,22 +96,132 @@ def model_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(found)
 
 
-def summary_markdown(rows: list[dict[str, Any]], sweep_dir: Path) -> str:
-    """One table: each model's video-level figures and the majority-class row."""
+def compare_pairs(value: Any) -> list[str]:
+    """``loso.compare`` as a list of "A-B" strings (None/empty -> []; one string -> [it])."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    pairs = [str(v).strip() for v in value]
+    bad = [p for p in pairs if "-" not in p.strip("-")]
+    if bad:
+        raise ValueError(f"loso.compare: {bad} are not 'A-B' pairs of model folders")
+    return pairs
+
+
+def split_pair(pair: str, models: list[str]) -> tuple[str, str]:
+    """"A-B" -> (A, B); with hyphens in model names the split that names two known models."""
+    cuts = [i for i, ch in enumerate(pair) if ch == "-" and 0 < i < len(pair) - 1]
+    splits = [(pair[:i], pair[i + 1:]) for i in cuts]
+    known = [s for s in splits if s[0] in models and s[1] in models]
+    return known[0] if len(known) == 1 else splits[0]
+
+
+def compare_models(
+    sweep_dir: Path, pairs: list[str], models: list[str], *, n_boot: int, seed: int
+) -> dict[str, Any]:
+    """Paired patient-bootstrap differences (``paired_difference``) of each "A-B" pair whose
+    models both have a report in the sweep; the others are skipped with a log line."""
+    from seizure_lightning.evaluation.aggregate import read_predictions
+    from seizure_lightning.evaluation.metrics import PAIRED_METRICS, PAIRED_RULE, paired_difference
+
+    done, skipped = [], []
+    for pair in pairs:
+        a, b = split_pair(pair, models)
+        absent = [m for m in (a, b) if m not in models]
+        reason = None
+        if a == b:
+            reason = "a model compared with itself"
+        elif absent:
+            reason = f"not in the sweep (or no report): {', '.join(absent)}"
+        else:
+            try:
+                result = paired_difference(
+                    read_predictions(sweep_dir / a / "predictions.csv"),
+                    read_predictions(sweep_dir / b / "predictions.csv"),
+                    n_boot=n_boot, seed=seed)
+                done.append({"pair": pair, "a": a, "b": b, **result})
+            except (OSError, ValueError) as exc:
+                reason = str(exc)
+        if reason is not None:
+            log.warning("comparison %s skipped: %s", pair, reason)
+            skipped.append({"pair": pair, "reason": reason})
+    return {"level": "video", "metrics": list(PAIRED_METRICS), "n_boot": n_boot, "seed": seed,
+            "rule": PAIRED_RULE, "comparisons": done, "skipped": skipped}
+
+
+def verdict(a: str, b: str, ci: list[float | None] | None) -> str:
+    """Plain words for a CI of ``a - b``."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return "no CI"
+    if ci[0] > 0:
+        return f"{a} better: CI above 0"
+    if ci[1] < 0:
+        return f"{b} better: CI below 0"
+    return "no difference shown: CI includes 0"
+
+
+def _with_ci(value: Any, ci: list[float | None] | None) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return f"{_fmt(value)} [n/a]"
+    return f"{_fmt(value)} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _ba_ci(figures: dict[str, Any]) -> str:
+    ci = (figures.get("ci") or {}).get("balanced_accuracy") or {}
+    return _with_ci(figures.get("balanced_accuracy"), [ci.get("low"), ci.get("high")])
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    return header + "".join(
+        "| " + " | ".join(_fmt(v) for v in rec) + " |\n" for rec in frame.itertuples(index=False)
+    )
+
+
+def comparisons_markdown(comparisons: dict[str, Any]) -> str:
+    """The paired-comparison section of the summary (one row per compared pair)."""
+    table = []
+    for c in comparisons.get("comparisons", []):
+        ba, auc = c["balanced_accuracy"], c["auroc"]
+        table.append({
+            "A": c["a"], "B": c["b"],
+            "Δ balanced accuracy [95% CI]": _with_ci(ba["difference"], ba["ci"]),
+            "Δ AUROC [95% CI]": _with_ci(auc["difference"], auc["ci"]),
+            "verdict": (f"balanced accuracy: {verdict(c['a'], c['b'], ba['ci'])}; "
+                        f"AUROC: {verdict(c['a'], c['b'], auc['ci'])}"),
+        })
+    text = ("## Paired comparisons\n\nVideo-level A − B on the same videos; 95% CI of a paired "
+            f"patient bootstrap (n_boot={comparisons.get('n_boot')}, "
+            f"seed={comparisons.get('seed')}): each replicate resamples patients once and scores "
+            "both models on it. Details: `comparisons.json`.\n\n")
+    text += _markdown_table(pd.DataFrame(table)) if table else "No pair could be compared.\n"
+    skipped = "".join(f"- {s['pair']}: {s['reason']}\n" for s in comparisons.get("skipped", []))
+    return text + (f"\nSkipped:\n{skipped}" if skipped else "")
+
+
+def summary_markdown(
+    rows: list[dict[str, Any]], sweep_dir: Path, comparisons: dict[str, Any] | None = None
+) -> str:
+    """Each model's video-level figures (balanced accuracy with its 95% CI) and the
+    majority-class row; then the paired comparisons (``compare_models``) when given."""
     table = []
     for row in rows:
         video = row["metrics"]["video"]
-        table.append({"model": row["model"], **{k: video.get(k) for k in SUMMARY_FIGURES}})
+        table.append({"model": row["model"], **{k: video.get(k) for k in SUMMARY_FIGURES},
+                      "balanced_accuracy [95% CI]": _ba_ci(video)})
     base = rows[0]["metrics"]["majority_baseline"]["video"]
-    table.append({"model": "majority class", **{k: base.get(k) for k in SUMMARY_FIGURES}})
-    frame = pd.DataFrame(table)
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    body = "".join(
-        "| " + " | ".join(_fmt(v) for v in rec) + " |\n" for rec in frame.itertuples(index=False)
-    )
+    table.append({"model": "majority class", **{k: base.get(k) for k in SUMMARY_FIGURES},
+                  "balanced_accuracy [95% CI]": _ba_ci(base)})
+    boot = rows[0]["metrics"].get("bootstrap") or {}
     links = "".join(f"- {r['model']}: `{r['model']}/report.md`\n" for r in rows)
-    return (f"# LOSO sweep summary\n\nSweep: `{sweep_dir.name}`; video-level figures "
-            f"(f1_es = the paper's F1, ES positive).\n\n{header}{body}\nReports:\n{links}")
+    text = (f"# LOSO sweep summary\n\nSweep: `{sweep_dir.name}`; video-level figures "
+            f"(f1_es = the paper's F1, ES positive); 95% CI: percentile bootstrap over patients "
+            f"(n_boot={boot.get('n_boot', 'n/a')}).\n\n{_markdown_table(pd.DataFrame(table))}"
+            f"\nReports:\n{links}")
+    if comparisons is not None:
+        text += "\n" + comparisons_markdown(comparisons)
+    return text
 
 
 def _fmt(value: Any) -> str:

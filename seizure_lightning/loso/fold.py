@@ -35,10 +35,16 @@ from seizure_lightning.engine.trainer import (
 )
 from seizure_lightning.evaluation.aggregate import predictions_frame, write_csv
 from seizure_lightning.loso.decision import check_decision, decision_threshold
+from seizure_lightning.loso.select import (
+    best_candidate,
+    candidate_config,
+    candidates,
+    validation_score,
+)
 from seizure_lightning.loso.splits import check_pretrain_overlap, class_weights
 from seizure_lightning.models.encoder_export import load_encoder_export
 from seizure_lightning.modules.classifier import ClassifierModule
-from seizure_lightning.utils.io import atomic_write_json
+from seizure_lightning.utils.io import atomic_copy, atomic_write_json
 from seizure_lightning.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
@@ -56,6 +62,8 @@ def fold_config_hash(cfg: DictConfig) -> str:
         container.pop(key, None)
     for key in ("data_dir", "cache_dir"):
         container.get("data", {}).pop(key, None)
+    for key in ("compare", "n_boot", "report", "name", "skip_finished"):  # the sweep's report
+        container.get("loso", {}).pop(key, None)
     text = json.dumps(container, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -119,44 +127,100 @@ def pretrain_overlap(cfg: DictConfig, test_subject: str | None) -> bool | None:
     )
 
 
-def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> dict[str, Any]:
-    """Train (and, with ``data.test_subject``, test) one classifier; the fold's summary.
-
-    ``config_hash`` (LOSO folds): recorded in the checkpoints; only a checkpoint of the same
-    config is resumed."""
-    check_decision(cfg)
+def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,
+          loggers: list) -> tuple[pl.Trainer, ClassifierModule, Any]:
+    """Fit the classifier of ``cfg`` on the fold's training subjects; its checkpoints go to
+    ``run_dir/checkpoints`` (``config_hash``: recorded there, and only a checkpoint of the same
+    config is resumed)."""
     datamodule = build_datamodule(cfg)
-    test_subject = datamodule.test_subject
-    overlap = pretrain_overlap(cfg, test_subject)
     module = build_module(cfg.model, cfg)  # class weights: from the training fold, after setup
+    metadata = {CKPT_KEY: input_settings(cfg)}
+    if config_hash is not None:
+        metadata[CONFIG_HASH_KEY] = config_hash
+    callbacks = [*build_callbacks(cfg), CheckpointMetadata(metadata), TrainingFoldClassWeights()]
+    trainer = build_trainer(cfg, run_dir, loggers, callbacks)
+    trainer.fit(module, datamodule=datamodule,
+                ckpt_path=fold_resume_checkpoint(cfg, run_dir, config_hash))
+    return trainer, module, datamodule
+
+
+def select(cfg: DictConfig, run_dir: Path, grid: list[dict[str, Any]]) -> tuple:
+    """Nested selection: train every candidate of ``loso.select.grid`` in ``run_dir/select/NN``
+    and score it on the inner validation subjects; ``(trainer, module, datamodule, record)``
+    of the best one."""
+    metric = str(cfg.loso.select.get("metric", "auroc"))
+    record: dict[str, Any] = {"metric": metric, "candidates": []}
+    fitted = []
+    for i, values in enumerate(grid):
+        folder = run_dir / "select" / f"{i:02d}"
+        candidate = candidate_config(cfg, values, str(folder))
+        trainer, module, datamodule = train(candidate, folder, fold_config_hash(candidate), [])
+        loader = datamodule.val_dataloader()
+        if not loader:
+            raise ValueError("loso.select needs inner validation subjects: set "
+                             "data.split.val_fraction > 0")
+        windows = predict_windows(trainer, module, loader)
+        videos, _ = video_predictions(windows, datamodule.videos, datamodule.window)
+        loss = trainer.callback_metrics.get("val/loss")
+        score = validation_score(videos, metric, None if loss is None else float(loss))
+        record["candidates"].append({"values": values, "score": score, "dir": str(folder)})
+        log.info("fold %s, candidate %d %s: validation %s %.4f", datamodule.test_subject, i,
+                 values, metric, score)
+        fitted.append((trainer, module, datamodule))
+    chosen = best_candidate([c["score"] for c in record["candidates"]])
+    record["chosen"] = record["candidates"][chosen]["values"]
+    log.info("fold %s: chose %s on the inner validation subjects %s",
+             fitted[chosen][2].test_subject, record["chosen"], fitted[chosen][2].split["val"])
+    return (*fitted[chosen], record)
+
+
+def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> dict[str, Any]:
+    """Train (with ``loso.select.grid``: select on the inner validation subjects) and, with
+    ``data.test_subject``, test one classifier; the fold's summary."""
+    check_decision(cfg)
+    grid = candidates(cfg.loso.get("select", {}).get("grid"))
+    test_subject = cfg.data.get("test_subject") or None
+    overlap = pretrain_overlap(cfg, test_subject)
     loggers = setup_loggers(cfg, run_dir)
-    summary: dict[str, Any] = {"fold": test_subject, "model": module.hparams.name,
+    summary: dict[str, Any] = {"fold": test_subject, "model": cfg.model.get("name"),
                                "pretrain_overlap": overlap}
     try:
-        metadata = {CKPT_KEY: input_settings(cfg)}
-        if config_hash is not None:
-            metadata[CONFIG_HASH_KEY] = config_hash
-        callbacks = [*build_callbacks(cfg), CheckpointMetadata(metadata),
-                     TrainingFoldClassWeights()]
-        trainer = build_trainer(cfg, run_dir, loggers, callbacks)
-        trainer.fit(module, datamodule=datamodule,
-                    ckpt_path=fold_resume_checkpoint(cfg, run_dir, config_hash))
+        if grid:
+            trainer, module, datamodule, summary["selection"] = select(cfg, run_dir, grid)
+            chosen = next(c for c in summary["selection"]["candidates"]
+                          if c["values"] == summary["selection"]["chosen"])
+            ckpt_dir = Path(chosen["dir"]) / "checkpoints"
+            if loggers:
+                log_selection(loggers, summary["selection"])
+        else:
+            trainer, module, datamodule = train(cfg, run_dir, config_hash, loggers)
+            ckpt_dir = run_dir / "checkpoints"
         summary["class_weights"] = module.class_weight.tolist()
         summary["split"] = datamodule.split
         summary["best_ckpt"] = _best_checkpoint(trainer)
-        if test_subject is not None:
+        if datamodule.test_subject is not None:
             summary.update(test_fold(cfg, trainer, module, datamodule, run_dir, loggers,
-                                     summary["best_ckpt"]))
+                                     summary["best_ckpt"], ckpt_dir))
         summary["metrics"] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     finally:
         finish_loggers(loggers)
     return summary
 
 
+def log_selection(loggers: list, record: dict[str, Any]) -> None:
+    """The fold's selection scores (one value per candidate) and its choice, to every logger."""
+    metrics = {f"select/candidate{i:02d}/{record['metric']}": c["score"]
+               for i, c in enumerate(record["candidates"])}
+    for lg in loggers:
+        lg.log_metrics(metrics)
+
+
 def test_fold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule, datamodule,
-              run_dir: Path, loggers: list, best_ckpt: str | None) -> dict[str, Any]:
+              run_dir: Path, loggers: list, best_ckpt: str | None,
+              ckpt_dir: Path) -> dict[str, Any]:
     """Decision rule, then the held-out subject's predictions (``predictions.csv``,
-    ``windows.csv``); the tested checkpoint is stamped with the rule so ``predict`` uses it."""
+    ``windows.csv``); the tested checkpoint (``last`` or ``best`` in ``ckpt_dir``) is stamped
+    with the rule so ``predict`` uses it, and is the fold's ``checkpoints/last.ckpt``."""
     ckpt = best_ckpt if cfg.loso.get("checkpoint") == "best" else None
     threshold = decision_threshold(cfg, trainer, module, datamodule, ckpt)
     windows = predict_windows(trainer, module, datamodule=datamodule, ckpt_path=ckpt, test=True)
@@ -166,13 +230,15 @@ def test_fold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule, da
                               videos[["p_ES", "p_PNES"]].to_numpy(), fold=datamodule.test_subject,
                               threshold=threshold)
     decision = {"rule": cfg.loso.get("decision", "argmax"), "threshold": threshold}
-    tested = Path(ckpt) if ckpt else run_dir / "checkpoints" / "last.ckpt"
+    tested = Path(ckpt) if ckpt else ckpt_dir / "last.ckpt"
     if trainer.is_global_zero:
         write_csv(preds, run_dir / "predictions.csv")
         write_csv(per_window, run_dir / "windows.csv")
         _log_table(loggers, preds)
         if tested.is_file():
             update_checkpoint(tested, CKPT_KEY, {"decision": decision})
+            if tested.parent != run_dir / "checkpoints":  # the selected candidate's
+                atomic_copy(tested, run_dir / "checkpoints" / "last.ckpt")
         else:
             log.warning("no checkpoint at %s: the fold's decision rule is not stored for "
                         "predict", tested)

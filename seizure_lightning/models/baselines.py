@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seizure_lightning.models.input_norm import check_input_norm, normalize_window
+from seizure_lightning.models.input_norm import DEFAULT_FLOOR, check_input_norm, normalize_window
 from seizure_lightning.utils.config import config_from_dict
 
 
@@ -43,8 +43,9 @@ class LSTMConfig:
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.0
-    # "none" | "window": per-window standardisation over valid frames (input_norm.py)
+    # "none" | "window" | "diff": per-window representation (models/input_norm.py)
     input_norm: str = "none"
+    input_norm_floor: float = DEFAULT_FLOOR
 
     def __post_init__(self) -> None:
         check_input_norm(self.input_norm)
@@ -105,9 +106,11 @@ class LSTMClassifier(nn.Module):
         seq_len = features.shape[1]
         if attention_mask is None:
             mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
-            out, _ = self.lstm(normalize_window(features, mask, self.config.input_norm))
+            out, _ = self.lstm(normalize_window(features, mask, self.config.input_norm,
+                                                floor=self.config.input_norm_floor))
             return out
-        features = normalize_window(features, attention_mask, self.config.input_norm)
+        features = normalize_window(features, attention_mask, self.config.input_norm,
+                                    floor=self.config.input_norm_floor)
         lengths = lengths_from_mask(attention_mask).clamp(min=1).cpu()
         packed = pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)

@@ -1,14 +1,23 @@
-"""Per-window input normalisation of descriptor sequences (``input_norm`` of the sequence models).
+"""Per-window input representations of descriptor sequences (``input_norm`` of the sequence
+models).
 
 Frame descriptors of EMU video are dominated by what does not move: the room, the bed, the
 camera, the patient's clothes, i.e. by the subject's identity. A sequence model trained on a few
-dozen patients learns those and fails on a new one (leave-one-subject-out). ``"window"``
-standardises each window over its own valid frames: the window's mean descriptor is subtracted
-(the static scene) and the result is divided by its root-mean-square (the subject's overall
-motion scale), so what is left is how the descriptors move. ``"none"`` (the paper) passes them
-through.
+dozen patients learns those and fails on a new one (leave-one-subject-out).
 
-Pure functions of ``(features [B, L, D], attention_mask [B, L])``; pads come out as zeros.
+- ``"none"`` (the paper): the descriptors as they are.
+- ``"window"``: each window standardised over its own valid frames: the window's mean descriptor
+  (the static scene) is subtracted and the result divided by its root-mean-square (the
+  subject's overall motion scale).
+- ``"diff"``: the frame-to-frame change ``r_t - r_(t-1)`` (what moved), standardised the same
+  way over the window. The static scene cancels exactly, whatever the model learns.
+
+Numerics: the RMS has a floor of ``floor`` times the window's descriptor level (the RMS of its
+mean descriptor), so a near-static window (a sleeping patient) does not blow extraction noise
+(bf16, fp16 cache) up to signal size. Frames excluded from the statistics (``stats_mask``: the
+r(MASK) frames of a corrupted pre-training input) enter as unit-RMS marker vectors, at the
+scale of real frames. Pure functions of ``(features [B, L, D], attention_mask [B, L])``; pads
+come out as zeros.
 """
 
 from __future__ import annotations
@@ -16,31 +25,46 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-INPUT_NORMS = ("none", "window")
+INPUT_NORMS = ("none", "window", "diff")
+#: default RMS floor, relative to the window's descriptor level; demo seizure windows move by
+#: 3-10 % of the level (experiments/input_levels.py), bf16 extraction noise is about 0.4 %
+DEFAULT_FLOOR = 0.02
 
 
 def check_input_norm(value: str) -> str:
-    """``value`` if it is a known input normalisation, else a ``ValueError`` naming the choices."""
+    """``value`` if it is a known input representation, else a ``ValueError`` naming them."""
     if value not in INPUT_NORMS:
         raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {value!r}")
     return value
 
 
-def window_statistics(
-    features: Tensor, attention_mask: Tensor, eps: float = 1e-6
-) -> tuple[Tensor, Tensor]:
-    """``(mean [B, 1, D], rms [B, 1, 1])`` of each window over its valid frames (fp32).
+def _masked_mean(x: Tensor, select: Tensor) -> Tensor:
+    weight = select.unsqueeze(-1).to(x.dtype)
+    return (x * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True).clamp(min=1.0)
 
-    ``rms`` is the root-mean-square of the centred valid descriptors over frames and channels,
-    at least ``eps``; a window without valid frames gets mean 0.
+
+def window_statistics(
+    features: Tensor, attention_mask: Tensor, floor: float = 0.0, eps: float = 1e-6,
+    level_from: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(mean [B, 1, D], rms [B, 1, 1])`` of each window over its ``attention_mask`` frames
+    (fp32).
+
+    ``rms`` is the root-mean-square of the centred frames over frames and channels, combined
+    with ``floor`` times the level (the RMS of the mean descriptor of ``level_from``, default
+    ``features``) as ``sqrt(rms^2 + (floor * level)^2)``, and at least ``eps``; a window without
+    frames gets mean 0.
     """
     x = features.float()
-    valid = attention_mask.to(torch.bool).unsqueeze(-1).to(x.dtype)
+    select = attention_mask.to(torch.bool)
+    mean = _masked_mean(x, select)
+    valid = select.unsqueeze(-1).to(x.dtype)
     count = valid.sum(1, keepdim=True).clamp(min=1.0)
-    mean = (x * valid).sum(1, keepdim=True) / count
-    centred = (x - mean) * valid
-    rms = (centred.pow(2).sum((1, 2), keepdim=True) / (count * x.shape[-1])).sqrt()
-    return mean, rms.clamp(min=eps)
+    rms2 = ((x - mean) * valid).pow(2).sum((1, 2), keepdim=True) / (count * x.shape[-1])
+    if floor > 0:
+        ref = mean if level_from is None else level_from.float()
+        rms2 = rms2 + (floor ** 2) * ref.pow(2).mean(-1, keepdim=True)
+    return mean, rms2.sqrt().clamp(min=eps)
 
 
 def standardize(features: Tensor, attention_mask: Tensor, mean: Tensor, rms: Tensor) -> Tensor:
@@ -50,18 +74,72 @@ def standardize(features: Tensor, attention_mask: Tensor, mean: Tensor, rms: Ten
     return out.masked_fill(~valid, 0.0).to(features.dtype)
 
 
+def frame_differences(features: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
+    """``(d [B, L, D], defined [B, L])``: ``d_t = r_t - r_(t-1)`` where frames ``t`` and ``t-1``
+    are both ``real``, zero elsewhere (the first frame, pads, next to an excluded frame)."""
+    x = features.float()
+    real = real.to(torch.bool)
+    defined = torch.zeros_like(real)
+    defined[:, 1:] = real[:, 1:] & real[:, :-1]
+    d = torch.zeros_like(x)
+    d[:, 1:] = x[:, 1:] - x[:, :-1]
+    return d * defined.unsqueeze(-1), defined
+
+
+def representation_statistics(
+    inputs: Tensor, real: Tensor, mode: str, floor: float = DEFAULT_FLOOR
+) -> tuple[Tensor, Tensor]:
+    """The ``(mean, rms)`` a window is standardised by under ``mode`` (``window`` or ``diff``),
+    from its ``real`` frames."""
+    if check_input_norm(mode) == "window":
+        return window_statistics(inputs, real, floor)
+    d, defined = frame_differences(inputs, real)
+    level = _masked_mean(inputs.float(), real.to(torch.bool))
+    return window_statistics(d, defined, floor, level_from=level)
+
+
+def _represent(x: Tensor, real: Tensor, mode: str, mean: Tensor, rms: Tensor) -> Tensor:
+    if mode == "window":
+        return standardize(x, real, mean, rms)
+    d, defined = frame_differences(x, real)
+    return standardize(d, defined, mean, rms)
+
+
 def normalize_window(
     features: Tensor,
     attention_mask: Tensor,
     mode: str = "window",
     stats_mask: Tensor | None = None,
+    floor: float = DEFAULT_FLOOR,
 ) -> Tensor:
-    """``features`` normalised per window by ``mode`` (``"none"`` returns them unchanged).
+    """The encoder's input: ``features`` represented by ``mode`` (``"none"`` returns them).
 
-    ``stats_mask`` (default ``attention_mask``) picks the frames the statistics come from, e.g.
-    the real frames of a corrupted pre-training input, so that r(MASK) positions do not move them.
+    ``stats_mask`` (default ``attention_mask``) picks the real frames: the statistics (and, for
+    ``diff``, the differences) come from them; valid frames outside it (r(MASK)) become unit-RMS
+    marker vectors (their direction from the window mean).
     """
     if check_input_norm(mode) == "none":
         return features
-    mean, rms = window_statistics(features, attention_mask if stats_mask is None else stats_mask)
-    return standardize(features, attention_mask, mean, rms)
+    valid = attention_mask.to(torch.bool)
+    real = valid if stats_mask is None else stats_mask.to(torch.bool) & valid
+    mean, rms = representation_statistics(features, real, mode, floor)
+    out = _represent(features, real, mode, mean, rms).float()
+    marked = valid & ~real
+    if marked.any():
+        centred = features.float() - _masked_mean(features.float(), real)
+        marker = centred / centred.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-6)
+        out = torch.where(marked.unsqueeze(-1), marker, out)
+    return out.to(features.dtype)
+
+
+def representation_target(
+    original: Tensor, inputs: Tensor, valid: Tensor, real: Tensor, mode: str,
+    floor: float = DEFAULT_FLOOR,
+) -> Tensor:
+    """What pre-training regresses (fp32): the ORIGINAL window in the frame the encoder sees
+    its corrupted input in, i.e. standardised by the statistics of the input's ``real`` frames
+    (``none``: the original descriptors)."""
+    if check_input_norm(mode) == "none":
+        return original.float()
+    mean, rms = representation_statistics(inputs, real, mode, floor)
+    return _represent(original, valid, mode, mean, rms).float()

@@ -5,8 +5,9 @@ A linear projection ``input_dim -> d_model`` feeds a HuggingFace ``BertModel`` t
 4-entry word-embedding table that is never read (``BertModel`` always builds one; it is frozen so
 that DDP does not see an unused trainable parameter). Built from a config only: nothing is
 downloaded. ``SequenceEncoderConfig()`` is the paper's ``model=paper`` (about 78M trainable
-parameters including the input projection). ``input_norm="window"`` standardises each window over
-its valid frames before the projection (``models/input_norm.py``); the paper's is ``"none"``.
+parameters including the input projection). ``input_norm`` (``"window"``, ``"diff"``) represents
+each window by its own standardised frames or frame-to-frame changes before the projection
+(``models/input_norm.py``); the paper's is ``"none"``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel
 
-from seizure_lightning.models.input_norm import check_input_norm, normalize_window
+from seizure_lightning.models.input_norm import DEFAULT_FLOOR, check_input_norm, normalize_window
 from seizure_lightning.utils.config import config_from_dict, to_primitive
 
 _SPECIAL_VOCAB = 4  # a few special ids only: the table exists but inputs_embeds bypasses it
@@ -41,8 +42,10 @@ class SequenceEncoderConfig:
     layer_norm_eps: float = 1e-12
     attn_implementation: str = "sdpa"
     initializer_range: float = 0.02
-    # "none" (paper) | "window": per-window standardisation over valid frames (input_norm.py)
+    # "none" (paper) | "window" | "diff": per-window representation (models/input_norm.py)
     input_norm: str = "none"
+    # RMS floor of the window/diff standardisation, relative to the window's descriptor level
+    input_norm_floor: float = DEFAULT_FLOOR
 
     def __post_init__(self) -> None:
         check_input_norm(self.input_norm)
@@ -135,7 +138,8 @@ class SequenceEncoder(nn.Module):
             return features
         if attention_mask is None:
             attention_mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
-        return normalize_window(features, attention_mask, self.config.input_norm, stats_mask)
+        return normalize_window(features, attention_mask, self.config.input_norm, stats_mask,
+                                self.config.input_norm_floor)
 
     def num_trainable_parameters(self) -> int:
         """Number of parameters with ``requires_grad`` (input projection included)."""

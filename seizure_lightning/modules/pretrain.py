@@ -30,7 +30,7 @@ from seizure_lightning.data.corruption import (
     interpolate_missing,
 )
 from seizure_lightning.models.encoder_export import save_encoder_export
-from seizure_lightning.models.input_norm import standardize, window_statistics
+from seizure_lightning.models.input_norm import normalize_window, representation_target
 from seizure_lightning.models.sequence_encoder import SequenceEncoder, sequence_encoder_fields
 from seizure_lightning.modules.optim import (
     OptimizerFactory,
@@ -172,13 +172,12 @@ class DenoisingPretrainModule(pl.LightningModule):
         return apply_corruption(features, order, masked, self.mask_descriptor), order, masked
 
     def target(self, original: Tensor, inputs: Tensor, valid: Tensor, real: Tensor) -> Tensor:
-        """What the head regresses (fp32): the original descriptors, standardised like the
-        encoder's input under ``input_norm="window"`` (by the mean and RMS of the input's
-        ``real`` frames, the same statistics the encoder uses)."""
-        if self.encoder.config.input_norm == "none":
-            return original.float()
-        mean, rms = window_statistics(inputs, real)
-        return standardize(original.float(), valid, mean, rms)
+        """What the head regresses (fp32): the original descriptors in the frame the encoder sees
+        its input in (``input_norm``: standardised by the statistics of the input's ``real``
+        frames; ``diff``: their frame-to-frame changes)."""
+        config = self.encoder.config
+        return representation_target(original, inputs, valid, real, config.input_norm,
+                                     config.input_norm_floor)
 
     def _update_mean_descriptor(self, target: Tensor, valid: Tensor) -> None:
         """Running mean of the training targets (the mean-descriptor baseline)."""
@@ -251,7 +250,9 @@ class DenoisingPretrainModule(pl.LightningModule):
         """What predictors that learn nothing output for a corrupted input, in the target's
         frame: ``copy`` the input (the window's mean of real frames at r(MASK)), ``interpolate``
         each r(MASK) frame from its nearest real neighbours, the running ``mean`` descriptor."""
-        copy = self.target(inputs, inputs, valid, real)
+        config = self.encoder.config
+        copy = normalize_window(inputs, valid, config.input_norm, real,
+                                config.input_norm_floor).float()
         mean_of_real = (copy * real.unsqueeze(-1)).sum(1, keepdim=True) / real.sum(
             1, keepdim=True).clamp(min=1).unsqueeze(-1)
         copy = torch.where((valid & ~real).unsqueeze(-1), mean_of_real, copy)

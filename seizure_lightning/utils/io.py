@@ -64,6 +64,12 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Pat
     return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, default=str) + "\n")
 
 
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy the file ``src`` onto ``dst`` atomically (streamed, never held in memory)."""
+    with open(src, "rb") as fh:
+        return _atomic_write(dst, lambda out: shutil.copyfileobj(fh, out, 1 << 20))
+
+
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Save ``array`` in ``.npy`` format to ``path`` atomically (memory-mappable afterwards)."""
     data = np.ascontiguousarray(array)

@@ -49,13 +49,15 @@ def package_versions(names: Sequence[str] = _PACKAGES) -> dict[str, str]:
 
 
 def config_tree(cfg: DictConfig, resolve: bool = True) -> str:
-    """The config as a rich tree (top-level groups in a fixed order), rendered to text."""
+    """The config as a rich tree (top-level groups in a fixed order), rendered to text; Hydra's
+    own ``hydra`` node, if present, is left out (it is saved in ``.hydra/hydra.yaml``)."""
     from rich.console import Console
     from rich.syntax import Syntax
     from rich.tree import Tree
 
     tree = Tree("CONFIG", guide_style="dim")
-    keys = [k for k in _TREE_ORDER if k in cfg] + [k for k in cfg if k not in _TREE_ORDER]
+    keys = [k for k in _TREE_ORDER if k in cfg]
+    keys += [k for k in cfg if k not in _TREE_ORDER and k != "hydra"]
     for key in keys:
         branch = tree.add(str(key), guide_style="dim")
         node = cfg[key]

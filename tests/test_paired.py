@@ -1,0 +1,209 @@
+"""Paired patient-bootstrap differences of two models (evaluation.metrics.paired_difference)
+and the sweep summary's comparison section (loso.callback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seizure_lightning.evaluation.metrics import evaluate, paired_difference
+from seizure_lightning.loso.callback import (
+    compare_models,
+    compare_pairs,
+    split_pair,
+    summary_markdown,
+    verdict,
+)
+
+
+def truth(n_subjects: int = 20, videos: int = 4) -> pd.DataFrame:
+    """Half ES, half PNES patients, ``videos`` videos each, predictions still to fill."""
+    rows = []
+    for s in range(n_subjects):
+        label = "ES" if s % 2 == 0 else "PNES"
+        for v in range(videos):
+            rows.append({"video_id": f"S{s}_v{v}", "subject_id": f"S{s}", "label": label,
+                         "fold": f"S{s}"})
+    return pd.DataFrame(rows)
+
+
+def with_scores(frame: pd.DataFrame, p_pnes: np.ndarray) -> pd.DataFrame:
+    out = frame.copy()
+    out["p_PNES"] = p_pnes
+    out["p_ES"] = 1 - out["p_PNES"]
+    out["pred"] = np.where(out["p_PNES"] > 0.5, "PNES", "ES")
+    return out[["video_id", "subject_id", "label", "pred", "p_ES", "p_PNES", "fold"]]
+
+
+def perfect(frame: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    is_pnes = (frame["label"] == "PNES").to_numpy()
+    return with_scores(frame, np.where(is_pnes, rng.uniform(0.6, 1.0, len(frame)),
+                                       rng.uniform(0.0, 0.4, len(frame))))
+
+
+def coin(frame: pd.DataFrame, seed: int = 2) -> pd.DataFrame:
+    return with_scores(frame, np.random.default_rng(seed).uniform(0, 1, len(frame)))
+
+
+def test_identical_models_differ_by_zero() -> None:
+    a = coin(truth())
+    out = paired_difference(a, a.copy(), n_boot=300, seed=0)
+    for name in ("balanced_accuracy", "auroc"):
+        assert out[name]["difference"] == 0.0
+        assert out[name]["ci"] == [0.0, 0.0]
+        assert out[name]["p_le_0"] == 1.0
+        assert out[name]["a"] == out[name]["b"]
+    assert (out["n_videos"], out["n_subjects"], out["n_boot"], out["seed"]) == (80, 20, 300, 0)
+
+
+def test_perfect_beats_coin_flip() -> None:
+    frame = truth(20)
+    out = paired_difference(perfect(frame), coin(frame), n_boot=500, seed=0)
+    for name in ("balanced_accuracy", "auroc"):
+        assert out[name]["a"] == 1.0 and out[name]["b"] < 0.75
+        assert out[name]["difference"] == pytest.approx(1.0 - out[name]["b"])
+        low, high = out[name]["ci"]
+        assert 0 < low <= out[name]["difference"] <= high
+        assert out[name]["p_le_0"] == 0.0
+
+
+def test_point_figures_match_evaluate() -> None:
+    frame = truth(12, 3)
+    a, b = coin(frame, 3), coin(frame, 4)
+    out = paired_difference(a, b, n_boot=0)
+    video_a, video_b = evaluate(a, n_boot=0)["video"], evaluate(b, n_boot=0)["video"]
+    for name in ("balanced_accuracy", "auroc"):
+        assert out[name]["a"] == pytest.approx(video_a[name])
+        assert out[name]["b"] == pytest.approx(video_b[name])
+        assert out[name]["ci"] == [None, None] and out[name]["p_le_0"] is None
+
+
+def test_swap_negates_and_mirrors() -> None:
+    frame = truth(16, 3)
+    a, b = coin(frame, 5), perfect(frame, 6)
+    ab = paired_difference(a, b, n_boot=400, seed=7)
+    # row order must not matter: the tables are joined on video_id
+    ba = paired_difference(b.sample(frac=1, random_state=0), a, n_boot=400, seed=7)
+    for name in ("balanced_accuracy", "auroc"):
+        assert ba[name]["difference"] == pytest.approx(-ab[name]["difference"])
+        assert ba[name]["ci"][0] == pytest.approx(-ab[name]["ci"][1])
+        assert ba[name]["ci"][1] == pytest.approx(-ab[name]["ci"][0])
+        assert ab[name]["ci"][1] < 0  # b (perfect) is better
+
+
+def test_paired_ci_is_narrower_than_unpaired() -> None:
+    """Two correlated models: the paired CI of the difference must be narrower than the
+    difference of independently resampled figures (the point of pairing)."""
+    frame = truth(20)
+    rng = np.random.default_rng(0)
+    base = perfect(frame)["p_PNES"].to_numpy() * 0.5 + rng.uniform(0, 0.5, len(frame))
+    a = with_scores(frame, np.clip(base, 0, 1))
+    b = with_scores(frame, np.clip(base + rng.normal(0, 0.05, len(frame)), 0, 1))
+    paired = paired_difference(a, b, n_boot=500, seed=0)["auroc"]["ci"]
+    unpaired_a = evaluate(a, n_boot=500, seed=1)["video"]["ci"]["auroc"]
+    unpaired_b = evaluate(b, n_boot=500, seed=2)["video"]["ci"]["auroc"]
+    unpaired = ((unpaired_a["high"] - unpaired_a["low"]) ** 2
+                + (unpaired_b["high"] - unpaired_b["low"]) ** 2) ** 0.5
+    assert paired[1] - paired[0] < unpaired / 2
+
+
+def test_mismatched_videos_raise() -> None:
+    frame = truth(6, 2)
+    a, b = coin(frame), coin(frame)
+    with pytest.raises(ValueError, match=r"only in a: 'S5_v1'"):
+        paired_difference(a, b.iloc[:-1])
+    extra = pd.concat([b, b.iloc[[0]].assign(video_id="new")], ignore_index=True)
+    with pytest.raises(ValueError, match=r"only in b: 'new'"):
+        paired_difference(a, extra)
+    relabelled = b.copy()
+    relabelled.loc[0, "label"] = "PNES"
+    with pytest.raises(ValueError, match=r"different labels for video\(s\) 'S0_v0'"):
+        paired_difference(a, relabelled)
+    moved = b.copy()
+    moved.loc[1, "subject_id"] = "S9"
+    with pytest.raises(ValueError, match=r"different subject_ids for video\(s\) 'S0_v1'"):
+        paired_difference(a, moved)
+    with pytest.raises(ValueError, match="duplicated video_id"):
+        paired_difference(pd.concat([a, a.iloc[[0]]]), b)
+    with pytest.raises(ValueError, match="unknown metric"):
+        paired_difference(a, b, metrics=("balanced_acc",))
+
+
+def test_deterministic_in_seed() -> None:
+    frame = truth(14, 3)
+    a, b = coin(frame, 8), coin(frame, 9)
+    first = paired_difference(a, b, n_boot=200, seed=3)
+    assert paired_difference(a, b, n_boot=200, seed=3) == first
+    other = paired_difference(a, b, n_boot=200, seed=4)
+    assert other["balanced_accuracy"]["difference"] == first["balanced_accuracy"]["difference"]
+    assert other["auroc"]["ci"] != first["auroc"]["ci"]
+
+
+# ----------------------------------------------------------------------- the sweep summary
+def test_pairs_and_verdicts() -> None:
+    assert compare_pairs(None) == [] and compare_pairs([]) == []
+    assert compare_pairs("tiny-lstm") == ["tiny-lstm"]
+    with pytest.raises(ValueError, match="not 'A-B'"):
+        compare_pairs(["tiny"])
+    assert split_pair("tiny-tiny_scratch", ["tiny", "tiny_scratch"]) == ("tiny", "tiny_scratch")
+    assert split_pair("a-b-c", ["a-b", "c"]) == ("a-b", "c")
+    assert verdict("A", "B", [0.01, 0.2]) == "A better: CI above 0"
+    assert verdict("A", "B", [-0.2, -0.01]) == "B better: CI below 0"
+    assert verdict("A", "B", [-0.1, 0.1]) == "no difference shown: CI includes 0"
+    assert verdict("A", "B", [0.0, 0.0]) == "no difference shown: CI includes 0"
+    assert verdict("A", "B", [None, None]) == "no CI"
+
+
+def _sweep(tmp_path: Path) -> tuple[Path, list[dict]]:
+    frame = truth(20)
+    rows = []
+    for model, table in (("tiny", perfect(frame)), ("tiny_scratch", coin(frame))):
+        (tmp_path / model).mkdir()
+        table.to_csv(tmp_path / model / "predictions.csv", index=False)
+        rows.append({"model": model, "metrics": evaluate(table, n_boot=200, seed=0)})
+    return tmp_path, rows
+
+
+def test_summary_lists_cis_and_comparisons(tmp_path: Path) -> None:
+    sweep, rows = _sweep(tmp_path)
+    comparisons = compare_models(
+        sweep, ["tiny-tiny_scratch", "tiny_scratch-tiny", "tiny-lstm"], ["tiny", "tiny_scratch"],
+        n_boot=200, seed=0)
+    assert [c["pair"] for c in comparisons["comparisons"]] == ["tiny-tiny_scratch",
+                                                               "tiny_scratch-tiny"]
+    assert comparisons["skipped"][0]["pair"] == "tiny-lstm"
+    assert "lstm" in comparisons["skipped"][0]["reason"]
+    text = summary_markdown(rows, sweep, comparisons)
+
+    # each model's balanced accuracy with its bootstrap CI from metrics.json video.ci
+    ci = rows[1]["metrics"]["video"]["ci"]["balanced_accuracy"]
+    value = rows[1]["metrics"]["video"]["balanced_accuracy"]
+    assert f"{value:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]" in text
+    assert "1.000 [1.000, 1.000]" in text  # the perfect model
+    assert "majority class" in text
+
+    assert "## Paired comparisons" in text
+    forward = next(line for line in text.splitlines() if line.startswith("| tiny | tiny_scratch"))
+    backward = next(line for line in text.splitlines()
+                    if line.startswith("| tiny_scratch | tiny |"))
+    c = comparisons["comparisons"][0]["balanced_accuracy"]
+    assert f"{c['difference']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}]" in forward
+    assert "balanced accuracy: tiny better: CI above 0" in forward
+    assert "AUROC: tiny better: CI above 0" in forward
+    assert "balanced accuracy: tiny better: CI below 0" in backward
+    assert "- tiny-lstm: not in the sweep" in text
+
+    # no comparisons asked: no section; the function is pure (same input, same text)
+    plain = summary_markdown(rows, sweep)
+    assert "Paired comparisons" not in plain and plain == summary_markdown(rows, sweep)
+
+
+def test_summary_without_bootstrap(tmp_path: Path) -> None:
+    frame = truth(6, 2)
+    rows = [{"model": "tiny", "metrics": evaluate(coin(frame), n_boot=0)}]
+    text = summary_markdown(rows, tmp_path)
+    assert "[n/a]" in text and "n_boot=0" in text

@@ -1,0 +1,81 @@
+"""Nested selection inside a LOSO fold (seizure_lightning.loso.select)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from seizure_lightning.loso.select import (
+    best_candidate,
+    candidate_config,
+    candidates,
+    validation_score,
+)
+from seizure_lightning.tasks import run_task
+
+from .conftest import compose_config
+
+
+def test_candidates_are_the_grid_product_in_order() -> None:
+    assert candidates({}) == [] and candidates(None) == []
+    grid = OmegaConf.create({"model.lr": [1e-4, 1e-3], "trainer.max_epochs": [5, 10]})
+    assert candidates(grid) == [
+        {"model.lr": 1e-4, "trainer.max_epochs": 5}, {"model.lr": 1e-4, "trainer.max_epochs": 10},
+        {"model.lr": 1e-3, "trainer.max_epochs": 5}, {"model.lr": 1e-3, "trainer.max_epochs": 10},
+    ]
+    assert candidates({"model.lr": 0.1}) == [{"model.lr": 0.1}]
+    with pytest.raises(ValueError, match="no values"):
+        candidates({"model.lr": []})
+
+
+def test_candidate_config_sets_values_and_its_own_folder() -> None:
+    cfg = OmegaConf.create({"model": {"lr": 0.5}, "paths": {"output_dir": "/run"}})
+    out = candidate_config(cfg, {"model.lr": 0.1}, "/run/select/00")
+    assert out.model.lr == 0.1 and out.paths.output_dir == "/run/select/00"
+    assert cfg.model.lr == 0.5  # the fold's config is left as it was
+    with pytest.raises(ValueError, match="not a config key"):
+        candidate_config(cfg, {"model.lrr": 0.1}, "/x")
+
+
+def test_validation_score_and_ties() -> None:
+    videos = pd.DataFrame({"label": ["ES", "ES", "PNES", "PNES"], "pred": ["ES", "PNES", "PNES", "PNES"],
+                           "p_PNES": [0.1, 0.6, 0.7, 0.9]})
+    assert validation_score(videos, "auroc", 1.0) == pytest.approx(1.0)
+    assert validation_score(videos, "balanced_accuracy", 1.0) == pytest.approx(0.75)
+    assert validation_score(videos, "neg_loss", 0.3) == pytest.approx(-0.3)
+    one_class = videos[videos.label == "ES"]
+    assert validation_score(one_class, "auroc", 0.7) == pytest.approx(-0.7)  # falls back
+    with pytest.raises(ValueError, match=r"loso\.select\.metric"):
+        validation_score(videos, "accuracy", 0.1)
+    assert best_candidate([0.5, 0.9, 0.9]) == 1
+
+
+def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path) -> None:
+    overrides = [
+        "+experiment=loso", "synth=tiny", "backbone=tiny", "frames=tiny", "model=lstm",
+        "logger=csv", "trainer=cpu", "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false", "print_config=false", "trainer.max_epochs=1",
+        "data.test_subject=P01", "loso.select.grid={model.lr: [0.0001, 0.01]}",
+        "loso.select.metric=neg_loss", "data.split.val_fraction=0.34",
+    ]
+    cfg = compose_config(tmp_path, overrides, shared_root=shared_root)
+    run_task(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    record = summary["selection"]
+    assert [c["values"] for c in record["candidates"]] == [{"model.lr": 0.0001}, {"model.lr": 0.01}]
+    scores = [c["score"] for c in record["candidates"]]
+    assert record["chosen"] == record["candidates"][scores.index(max(scores))]["values"]
+    assert "P01" not in summary["split"]["train"] + summary["split"]["val"]
+    chosen_dir = next(Path(c["dir"]) for c in record["candidates"] if c["values"] == record["chosen"])
+    fold_ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    chosen_ckpt = torch.load(chosen_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    for key, value in chosen_ckpt["state_dict"].items():
+        assert torch.equal(fold_ckpt["state_dict"][key], value)
+    assert fold_ckpt["seizure_lightning"]["decision"]["rule"] == "argmax"
+    assert (run_dir / "predictions.csv").is_file()
