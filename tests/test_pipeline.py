@@ -66,6 +66,10 @@ def test_loso_fold_then_predict(tmp_path: Path, shared_root: Path, pretrained: P
     assert set(preds.subject_id) == {"P01"} and preds.video_id.is_unique
     p = preds[["p_ES", "p_PNES"]].astype(float).sum(axis=1)
     assert ((p - 1).abs() < 1e-5).all()
+    scores = pd.read_csv(run_dir / "fold_scores.csv", dtype={"subject_id": str})
+    assert set(scores.part) == {"train", "val", "test"}
+    assert set(scores[scores.part == "test"].subject_id) == {"P01"}
+    assert "P01" not in set(scores[scores.part != "test"].subject_id)
 
     # predict the fold's test videos with the fold's checkpoint: exactly the fold's rows
     root = next((shared_root / "data").glob("synthetic-tiny-*"))

@@ -131,6 +131,12 @@ class SeizureVideoDataModule(DescriptorDataModule):
             raise ValueError("no test videos: set data.test_subject to a subject of the manifest")
         return self._loader(ds, shuffle=False)
 
+    def part_dataloader(self, part: str) -> DataLoader | list:
+        """Every window of split ``part``'s videos in order, at the test stride (``[]`` when the
+        part has none): to score the training or validation subjects as the test subject is."""
+        ds = CachedWindowDataset(self.cache, self.windows_of(part, self.test_stride), self.window)
+        return self._loader(ds, shuffle=False) if len(ds) else []
+
     def predict_dataloader(self) -> DataLoader:
         """The test subject's windows, or, without one, every video's (new videos to classify)."""
         if self.test_subject is not None:

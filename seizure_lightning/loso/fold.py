@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from seizure_lightning.engine.checkpoints import (
@@ -35,6 +36,7 @@ from seizure_lightning.engine.trainer import (
 )
 from seizure_lightning.evaluation.aggregate import predictions_frame, write_csv
 from seizure_lightning.loso.decision import check_decision, decision_threshold
+from seizure_lightning.loso.diagnose import SCORE_COLUMNS
 from seizure_lightning.loso.select import (
     best_candidate,
     candidate_config,
@@ -229,11 +231,13 @@ def test_fold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule, da
     preds = predictions_frame(videos.video_id, videos.subject_id, videos.label,
                               videos[["p_ES", "p_PNES"]].to_numpy(), fold=datamodule.test_subject,
                               threshold=threshold)
+    scores = fold_scores(trainer, module, datamodule, ckpt, videos)
     decision = {"rule": cfg.loso.get("decision", "argmax"), "threshold": threshold}
     tested = Path(ckpt) if ckpt else ckpt_dir / "last.ckpt"
     if trainer.is_global_zero:
         write_csv(preds, run_dir / "predictions.csv")
         write_csv(per_window, run_dir / "windows.csv")
+        write_csv(scores, run_dir / "fold_scores.csv")
         _log_table(loggers, preds)
         if tested.is_file():
             update_checkpoint(tested, CKPT_KEY, {"decision": decision})
@@ -249,6 +253,22 @@ def test_fold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule, da
         "n_videos": len(preds),
         "accuracy": float((preds.label == preds.pred).mean()),
     }
+
+
+def fold_scores(trainer: pl.Trainer, module: ClassifierModule, datamodule, ckpt: str | None,
+                test_videos) -> pd.DataFrame:
+    """Video p_PNES of the training, inner validation and held-out subjects, by the same
+    inference path (``loso/diagnose.py`` reads them: does a new patient score like the
+    training patients of its class?)."""
+    tables = [test_videos.assign(part="test")]
+    for part in ("train", "val"):
+        loader = datamodule.part_dataloader(part)
+        if loader:
+            windows = predict_windows(trainer, module, loader, ckpt_path=ckpt)
+            tables.append(video_predictions(windows, datamodule.videos, datamodule.window)[0]
+                          .assign(part=part))
+    frame = pd.concat(tables, ignore_index=True).assign(fold=datamodule.test_subject)
+    return frame[list(SCORE_COLUMNS)]
 
 
 def _best_checkpoint(trainer: pl.Trainer) -> str | None:
