@@ -167,7 +167,7 @@ def test_ddp_sim_fold_predictions_without_duplicates(
         f"paths.root_dir={shared_root}", f"paths.log_dir={log_dir}", f"hydra.run.dir={run_dir}",
         f"data.manifest={tiny_dataset / 'seizures.csv'}", "data.batch_size=2",
         f"data.window={window}", f"data.test_stride={stride}", f"data.train_stride={window}",
-        f"frames.fps={fps}", "trainer.max_epochs=1", *TINY,
+        f"frames.fps={fps}", "trainer.max_epochs=1", *TINY, "model=tiny_scratch",
     )], tmp_path)
     _ok(proc)
     _only_run_dir(log_dir, run_dir)

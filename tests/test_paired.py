@@ -207,3 +207,34 @@ def test_summary_without_bootstrap(tmp_path: Path) -> None:
     rows = [{"model": "tiny", "metrics": evaluate(coin(frame), n_boot=0)}]
     text = summary_markdown(rows, tmp_path)
     assert "[n/a]" in text and "n_boot=0" in text
+
+
+def test_incomplete_sweep_is_loud(tmp_path: Path) -> None:
+    """A model with a failed fold: every summary says which, and the sweep's end raises (the
+    command exits non-zero) after writing them."""
+    from omegaconf import OmegaConf
+
+    from seizure_lightning.loso.callback import LosoSweepCallback, incomplete_folds
+
+    sweep, rows = _sweep(tmp_path)
+    rows[0]["metrics"]["extra"] = {"folds_failed": ["P07"], "folds_missing": []}
+    assert incomplete_folds(rows) == {rows[0]["model"]: ["P07"]}
+    assert f"{rows[0]['model']}: fold(s) P07 failed or are missing" in summary_markdown(rows, sweep)
+
+    fold = tmp_path / "run" / "m" / "fold=P01"
+    fold.mkdir(parents=True)
+    (fold / "status.json").write_text('{"status": "failed", "fold": "P01", "error": "boom"}')
+    ok = tmp_path / "run" / "m" / "fold=P02"
+    ok.mkdir()
+    rows[1]["metrics"].pop("extra", None)
+    pd.DataFrame({"video_id": ["v1", "v2"], "subject_id": ["P02", "P02"], "label": ["ES", "ES"],
+                  "pred": ["ES", "PNES"], "p_ES": [0.9, 0.4], "p_PNES": [0.1, 0.6],
+                  "fold": ["P02", "P02"]}).to_csv(ok / "predictions.csv", index=False)
+    (ok / "status.json").write_text('{"status": "ok", "fold": "P02"}')
+    config = OmegaConf.create({
+        "loso": {"report": True, "n_boot": 20, "allow_pretrain_overlap": False,
+                 "decision": "argmax", "compare": []},
+        "seed": 0, "logger": None, "hydra": {"sweep": {"dir": str(tmp_path / "run")}}})
+    with pytest.raises(RuntimeError, match="m: fold.s. P01 failed or missing"):
+        LosoSweepCallback().on_multirun_end(config)
+    assert "P01" in (tmp_path / "run" / "summary.md").read_text()

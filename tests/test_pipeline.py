@@ -125,11 +125,11 @@ def test_fold_refuses_pretrain_overlap(tmp_path: Path, shared_root: Path, pretra
 def test_loso_sweep_aggregates_and_skips_finished(tmp_path: Path, shared_root: Path) -> None:
     args = ["-m", "+experiment=loso", *TINY, "trainer.max_epochs=1", "loso.n_boot=50",
             f"paths.root_dir={shared_root}", f"paths.log_dir={tmp_path}/logs",
-            "model=tiny,meanpool_linear"]
+            "model=tiny_scratch,meanpool_linear"]
     first = run_cli(args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     sweep = tmp_path / "logs" / "loso" / "synthetic-tiny-seed0"
-    for model in ("tiny", "meanpool_linear"):
+    for model in ("tiny_scratch", "meanpool_linear"):
         preds = pd.read_csv(sweep / model / "predictions.csv", dtype=str)
         assert set(preds.fold) == {"P01", "P02", "P03", "P04"}
         metrics = json.loads((sweep / model / "metrics.json").read_text())

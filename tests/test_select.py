@@ -40,6 +40,9 @@ def test_candidate_config_sets_values_and_its_own_folder() -> None:
     assert cfg.model.lr == 0.5  # the fold's config is left as it was
     with pytest.raises(ValueError, match="not a config key"):
         candidate_config(cfg, {"model.lrr": 0.1}, "/x")
+    assert candidate_config(cfg, {"model.lr": "*0.3"}, "/x").model.lr == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="scales a number"):
+        candidate_config(cfg, {"paths.output_dir": "*2"}, "/x")
 
 
 def test_validation_score_and_ties() -> None:
@@ -79,3 +82,40 @@ def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path
         assert torch.equal(fold_ckpt["state_dict"][key], value)
     assert fold_ckpt["seizure_lightning"]["decision"]["rule"] == "argmax"
     assert (run_dir / "predictions.csv").is_file()
+
+
+def test_fold_key_covers_export_bytes_manifest_and_code(tmp_path: Path) -> None:
+    from omegaconf import open_dict
+
+    from seizure_lightning.loso.fold import fold_config_hash
+
+    export, manifest = tmp_path / "encoder.pt", tmp_path / "seizures.csv"
+    export.write_bytes(b"weights v1")
+    manifest.write_text("video_id,subject_id,label,path\nA,P1,ES,a.mp4\n")
+    cfg = compose_config(tmp_path, ["+experiment=loso", f"pretrained={export}",
+                                    f"data.manifest={manifest}", "data.test_subject=P1"])
+    first = fold_config_hash(cfg)
+    assert fold_config_hash(cfg) == first
+    export.write_bytes(b"weights v2")  # same path, other bytes
+    second = fold_config_hash(cfg)
+    assert second != first
+    manifest.write_text("video_id,subject_id,label,path\nA,P1,PNES,a.mp4\n")  # one row changed
+    assert fold_config_hash(cfg) not in (first, second)
+    third = fold_config_hash(cfg)
+    with open_dict(cfg):
+        cfg.loso.compare = ["tiny-tiny_scratch"]  # how the sweep reports: not the fold's result
+        cfg.loso.n_boot = 7
+    assert fold_config_hash(cfg) == third
+
+
+def test_transformer_without_export_is_refused_unless_from_scratch(tmp_path: Path) -> None:
+    from seizure_lightning.loso.fold import check_pretrained
+
+    with pytest.raises(ValueError, match="no encoder export"):
+        check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny"]))
+    check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny_scratch"]))
+    check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny",
+                                               "model.from_scratch=true"]))
+    check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=lstm"]))
+    check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny",
+                                               "pretrained=/x/encoder.pt"]))

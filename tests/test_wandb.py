@@ -31,7 +31,8 @@ def test_offline_fold_run_has_config_summary_and_no_paths(
     tmp_path: Path, shared_root: Path, tiny_dataset: Path
 ) -> None:
     cfg = compose_config(
-        tmp_path, ["+experiment=loso", *TINY, "trainer.max_epochs=1", "data.test_subject=P02"],
+        tmp_path, ["+experiment=loso", *TINY, "model=tiny_scratch", "trainer.max_epochs=1",
+                   "data.test_subject=P02"],
         shared_root=shared_root,
     )
     run_task(cfg)

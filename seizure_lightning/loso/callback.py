@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seizure_lightning.utils.io import atomic_write_json, atomic_write_text
 from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.naming import natural_key
 
 log = get_logger(__name__)
 
@@ -60,6 +61,13 @@ class LosoSweepCallback(Callback):
             text = summary_markdown(rows, sweep_dir, comparisons)
             atomic_write_text(sweep_dir / "summary.md", text)
             print(text)
+        incomplete = incomplete_folds(rows)
+        if incomplete:  # a partial paper table must not look like a finished one
+            raise RuntimeError(
+                "LOSO sweep incomplete: " + "; ".join(
+                    f"{m}: fold(s) {', '.join(f)} failed or missing" for m, f in incomplete.items())
+                + f". The reports and {sweep_dir / 'summary.md'} say so; re-run the same command "
+                "to run the missing folds (finished ones are skipped).")
 
     def _report(self, config: DictConfig, model_dir: Path) -> dict[str, Any]:
         from seizure_lightning.report import write_sweep_report
@@ -70,23 +78,48 @@ class LosoSweepCallback(Callback):
             extra={"model": model_dir.name,
                    "allow_pretrain_overlap": bool(config.loso.allow_pretrain_overlap),
                    "decision": str(config.loso.get("decision", "argmax")),
-                   "fold_thresholds": fold_thresholds(model_dir)},
+                   "fold_decisions": fold_decisions(model_dir)},
         )
         log_summary_run(config, model_dir, metrics)
         return {"model": model_dir.name, "metrics": metrics}
 
 
-def fold_thresholds(model_dir: Path) -> dict[str, float]:
-    """The p_PNES decision threshold each finished fold used (from its ``summary.json``)."""
-    out = {}
-    for path in sorted(model_dir.glob("fold=*/summary.json")):
+def fold_decisions(model_dir: Path) -> list[dict[str, Any]]:
+    """One row per finished fold (from its ``summary.json``): the decision threshold it used,
+    what its nested selection chose and that choice's inner-validation score, and whether
+    pre-training saw the held-out subject (yes / no / n/a without pre-training)."""
+    rows = []
+    paths = sorted(model_dir.glob("fold=*/summary.json"), key=lambda p: natural_key(p.parent.name))
+    for path in paths:
         try:
             summary = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if summary.get("threshold") is not None:
-            out[str(summary.get("fold") or path.parent.name[5:])] = round(
-                float(summary["threshold"]), 4)
+        selection = summary.get("selection") or {}
+        chosen = selection.get("chosen")
+        score = next((c.get("score") for c in selection.get("candidates", [])
+                      if c.get("values") == chosen), None)
+        overlap = summary.get("pretrain_overlap")
+        rows.append({
+            "fold": str(summary.get("fold") or path.parent.name[5:]),
+            "threshold": None if summary.get("threshold") is None
+            else round(float(summary["threshold"]), 4),
+            "selected": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in (chosen or {}).items()) or "-",
+            f"val {selection.get('metric', 'score')}": score,
+            "pretrain_overlap": {True: "yes", False: "no"}.get(overlap, "n/a"),
+        })
+    return rows
+
+
+def incomplete_folds(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """``{model: [folds that failed or are missing]}`` of the sweep's reports."""
+    out = {}
+    for row in rows:
+        extra = row["metrics"].get("extra") or {}
+        missing = [*extra.get("folds_failed", []), *extra.get("folds_missing", [])]
+        if missing:
+            out[row["model"]] = [str(f) for f in missing]
     return out
 
 
@@ -219,6 +252,9 @@ def summary_markdown(
             f"(f1_es = the paper's F1, ES positive); 95% CI: percentile bootstrap over patients "
             f"(n_boot={boot.get('n_boot', 'n/a')}).\n\n{_markdown_table(pd.DataFrame(table))}"
             f"\nReports:\n{links}")
+    for model, folds in incomplete_folds(rows).items():
+        text += (f"\n> **Warning:** {model}: fold(s) {', '.join(folds)} failed or are missing; "
+                 "their videos are not in these figures.\n")
     if comparisons is not None:
         text += "\n" + comparisons_markdown(comparisons)
     return text

@@ -48,6 +48,7 @@ from seizure_lightning.models.encoder_export import load_encoder_export
 from seizure_lightning.modules.classifier import ClassifierModule
 from seizure_lightning.utils.io import atomic_copy, atomic_write_json
 from seizure_lightning.utils.logging import get_logger, global_rank
+from seizure_lightning.utils.run_info import git_sha
 
 log = get_logger(__name__)
 
@@ -58,7 +59,9 @@ _VOLATILE = ("paths", "hydra", "logger", "callbacks", "print_config", "name", "t
 
 # ----------------------------------------------------------------------------- the fold's key
 def fold_config_hash(cfg: DictConfig) -> str:
-    """A hash of everything in the config that defines the fold's result."""
+    """A hash of everything that defines the fold's result: the config (less where it runs and
+    how it reports), the bytes of the encoder export and of the manifest it reads, and the
+    code's version (package version and git SHA)."""
     container = OmegaConf.to_container(cfg, resolve=False)
     for key in _VOLATILE:
         container.pop(key, None)
@@ -66,8 +69,35 @@ def fold_config_hash(cfg: DictConfig) -> str:
         container.get("data", {}).pop(key, None)
     for key in ("compare", "n_boot", "report", "name", "skip_finished"):  # the sweep's report
         container.get("loso", {}).pop(key, None)
+    container["_inputs"] = {
+        "encoder_export": file_digest(cfg.model.get("init_from")),
+        "manifest": file_digest(cfg.data.get("manifest")),
+        "code": code_version(),
+    }
     text = json.dumps(container, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | None) -> str | None:
+    """SHA-256 of a file's bytes (None: no file named or none there)."""
+    if not path or not Path(str(path)).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """The package version and, in a git checkout, the commit."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg = version("seizure-lightning")
+    except PackageNotFoundError:
+        pkg = "unknown"
+    return f"{pkg}+{git_sha() or 'nogit'}"
 
 
 def finished(run_dir: Path, config_hash: str) -> bool:
@@ -176,10 +206,26 @@ def select(cfg: DictConfig, run_dir: Path, grid: list[dict[str, Any]]) -> tuple:
     return (*fitted[chosen], record)
 
 
+def check_pretrained(cfg: DictConfig) -> None:
+    """A Transformer classifier without an encoder export trains from random weights: refused
+    (before any work) unless the model says so (``model.from_scratch: true``, the ``*_scratch``
+    models), so a report named after a pre-trained model always had one."""
+    target = str(cfg.model.get("encoder", {}).get("_target_", ""))
+    if target.rsplit(".", 1)[-1] != "SequenceEncoder" or cfg.model.get("init_from"):
+        return
+    if not cfg.model.get("from_scratch", False):
+        name = cfg.model.get("name")
+        raise ValueError(
+            f"model={name} is a pre-trained Transformer but no encoder export was given: set "
+            "pretrained=<run>/encoder.pt (or model.init_from=...), use the from-scratch "
+            f"ablation (model={name}_scratch where it exists), or set model.from_scratch=true")
+
+
 def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> dict[str, Any]:
     """Train (with ``loso.select.grid``: select on the inner validation subjects) and, with
     ``data.test_subject``, test one classifier; the fold's summary."""
     check_decision(cfg)
+    check_pretrained(cfg)
     grid = candidates(cfg.loso.get("select", {}).get("grid"))
     test_subject = cfg.data.get("test_subject") or None
     overlap = pretrain_overlap(cfg, test_subject)

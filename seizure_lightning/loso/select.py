@@ -1,6 +1,9 @@
 """Nested model selection inside a LOSO fold (``loso.select``): every candidate of a small grid
 (learning rates, epochs, any config key) is trained on the fold's training subjects and scored
 on its inner validation subjects; the best one is tested. The test subject is never looked at.
+
+A grid value ``"*k"`` scales the config's own value (``model.lr: ["*0.3", "*1", "*3"]`` tries
+each model's rate around its own default).
 """
 
 from __future__ import annotations
@@ -37,11 +40,23 @@ def candidate_config(cfg: DictConfig, overrides: Mapping[str, Any], output_dir: 
     out = cfg.copy()
     with open_dict(out):
         for key, value in overrides.items():
-            if OmegaConf.select(out, key, default="__missing__") == "__missing__":
+            current = OmegaConf.select(out, key, default="__missing__")
+            if current == "__missing__":
                 raise ValueError(f"loso.select.grid: {key!r} is not a config key")
-            OmegaConf.update(out, key, value, merge=False)
+            OmegaConf.update(out, key, scaled(key, value, current), merge=False)
         out.paths.output_dir = output_dir
     return out
+
+
+def scaled(key: str, value: Any, current: Any) -> Any:
+    """A grid value: ``"*k"`` is the config's own value times ``k`` (each model's learning rate
+    scaled around its own default), anything else is taken as it is."""
+    if not (isinstance(value, str) and value.startswith("*")):
+        return value
+    if not isinstance(current, int | float) or isinstance(current, bool):
+        raise ValueError(f"loso.select.grid.{key}: {value!r} scales a number, but {key} is "
+                         f"{current!r}")
+    return type(current)(current * float(value[1:]))
 
 
 def validation_score(videos, metric: str, val_loss: float | None) -> float:

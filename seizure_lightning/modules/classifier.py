@@ -71,6 +71,8 @@ class ClassifierModule(pl.LightningModule):
         freeze_encoder: train the head only (encoder frozen and kept in eval mode).
         compile: ``torch.compile`` the encoder (in place; state-dict keys unchanged).
         name: the model's name in logs and reports.
+        from_scratch: a Transformer without ``init_from`` is meant to train from random weights
+            (the ``*_scratch`` ablations); the fold runner refuses one without it.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class ClassifierModule(pl.LightningModule):
         freeze_encoder: bool = False,
         compile: bool = False,
         name: str = "classifier",
+        from_scratch: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "first"):

@@ -70,6 +70,20 @@ PRESETS: dict[str, SynthConfig] = {
         resolutions=((320, 240), (256, 192), (384, 216)),
         embed_context_seconds=(3.0, 8.0),
     ),
+    # the learning benchmark (make loso-bench): enough patients, balanced, that a LOSO sweep's
+    # patient-bootstrap CIs separate a good model from chance, small enough for 2 CPU cores
+    "bench": SynthConfig(
+        subjects_es=12,
+        subjects_pnes=12,
+        seizures_es=24,
+        seizures_pnes=24,
+        seizure_seconds=(10.0, 16.0),
+        contextual_recordings=16,
+        contextual_seconds=(30.0, 60.0),
+        contextual_subjects=6,
+        resolutions=((320, 240), (256, 192), (384, 216)),
+        embed_context_seconds=(3.0, 8.0),
+    ),
     "paper": SynthConfig(
         subjects_es=52,
         subjects_pnes=29,
