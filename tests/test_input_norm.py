@@ -159,3 +159,24 @@ def test_mask_frames_reach_the_encoder_at_the_scale_of_real_frames() -> None:
         rms_real = out[real].pow(2).mean().sqrt()
         rms_mask = out[mask & ~real].pow(2).mean(-1).sqrt()
         assert torch.all(rms_mask < 3 * rms_real), (mode, rms_mask, rms_real)
+
+
+def test_energy_is_one_wide_and_scene_free() -> None:
+    from seizure_lightning.models.input_norm import motion_energy, representation_dim
+
+    x, mask = _batch()
+    out = normalize_window(x, mask, "energy", floor=0.0)
+    assert out.shape == (3, 10, 1) and representation_dim("energy", 6) == 1
+    e, defined = motion_energy(x, mask)
+    torch.testing.assert_close(e[0, 4, 0], (x[0, 4] - x[0, 3]).norm())
+    offset = torch.randn(1, 1, 6) * 10
+    moved = torch.where(mask.unsqueeze(-1), x + offset, x)
+    assert torch.allclose(out, normalize_window(moved, mask, "energy", floor=0.0), atol=1e-4)
+    valid = out[0][defined[0]]
+    assert valid.mean().abs() < 1e-5 and valid.pow(2).mean().sqrt() == pytest.approx(1.0, abs=1e-4)
+    encoder = SequenceEncoder({**TINY, "input_norm": "energy"}).eval()
+    assert encoder.input_proj.in_features == 1 and encoder(x, mask).shape == (3, 10, 16)
+    module = DenoisingPretrainModule(encoder={**TINY, "input_norm": "energy"})
+    assert module.head.out_features == 1
+    lstm = LSTMClassifier({"input_dim": 6, "hidden_size": 4, "input_norm": "energy"})
+    assert lstm(x, mask).shape == (3, 10, 8)

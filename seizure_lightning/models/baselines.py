@@ -23,7 +23,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seizure_lightning.models.input_norm import DEFAULT_FLOOR, check_input_norm, normalize_window
+from seizure_lightning.models.input_norm import (
+    DEFAULT_FLOOR,
+    check_input_norm,
+    normalize_window,
+    representation_dim,
+)
 from seizure_lightning.utils.config import config_from_dict
 
 
@@ -43,7 +48,7 @@ class LSTMConfig:
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.0
-    # "none" | "window" | "diff": per-window representation (models/input_norm.py)
+    # "none" | "window" | "diff" | "energy": per-window representation (input_norm.py)
     input_norm: str = "none"
     input_norm_floor: float = DEFAULT_FLOOR
 
@@ -90,7 +95,7 @@ class LSTMClassifier(nn.Module):
         super().__init__()
         self.config = config = config_from_dict(LSTMConfig, fields or config)
         self.lstm = nn.LSTM(
-            input_size=config.input_dim,
+            input_size=representation_dim(config.input_norm, config.input_dim),
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
             bidirectional=config.bidirectional,

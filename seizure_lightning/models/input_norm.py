@@ -11,6 +11,10 @@ dozen patients learns those and fails on a new one (leave-one-subject-out).
   subject's overall motion scale).
 - ``"diff"``: the frame-to-frame change ``r_t - r_(t-1)`` (what moved), standardised the same
   way over the window. The static scene cancels exactly, whatever the model learns.
+- ``"energy"``: the motion energy ``e_t = ||r_t - r_(t-1)||`` (how much moved, one number per
+  frame: the signal of the ``motion_spectrum`` baseline), standardised over the window. The
+  least subject identity of the representations (``experiments/subject_probe.py``); the sequence
+  model learns its dynamics. Its width is 1 (:func:`representation_dim`).
 
 Numerics: the RMS has a floor of ``floor`` times the window's descriptor level (the RMS of its
 mean descriptor), so a near-static window (a sleeping patient) does not blow extraction noise
@@ -25,10 +29,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-INPUT_NORMS = ("none", "window", "diff")
+INPUT_NORMS = ("none", "window", "diff", "energy")
 #: default RMS floor, relative to the window's descriptor level; demo seizure windows move by
 #: 3-10 % of the level (experiments/input_levels.py), bf16 extraction noise is about 0.4 %
 DEFAULT_FLOOR = 0.02
+
+
+def representation_dim(mode: str, input_dim: int) -> int:
+    """Width of the representation ``mode`` of ``input_dim``-wide descriptors."""
+    return 1 if check_input_norm(mode) == "energy" else int(input_dim)
 
 
 def check_input_norm(value: str) -> str:
@@ -86,23 +95,31 @@ def frame_differences(features: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
     return d * defined.unsqueeze(-1), defined
 
 
+def motion_energy(features: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
+    """``(e [B, L, 1], defined [B, L])``: ``e_t = ||r_t - r_(t-1)||`` where defined (see
+    :func:`frame_differences`), zero elsewhere."""
+    d, defined = frame_differences(features, real)
+    return d.norm(dim=-1, keepdim=True), defined
+
+
 def representation_statistics(
     inputs: Tensor, real: Tensor, mode: str, floor: float = DEFAULT_FLOOR
 ) -> tuple[Tensor, Tensor]:
-    """The ``(mean, rms)`` a window is standardised by under ``mode`` (``window`` or ``diff``),
-    from its ``real`` frames."""
+    """The ``(mean, rms)`` a window is standardised by under ``mode`` (``window``, ``diff`` or
+    ``energy``), from its ``real`` frames."""
     if check_input_norm(mode) == "window":
         return window_statistics(inputs, real, floor)
-    d, defined = frame_differences(inputs, real)
+    values, defined = (frame_differences if mode == "diff" else motion_energy)(inputs, real)
+    # the floor's reference: the RMS of the window's mean descriptor, for every mode
     level = _masked_mean(inputs.float(), real.to(torch.bool))
-    return window_statistics(d, defined, floor, level_from=level)
+    return window_statistics(values, defined, floor, level_from=level)
 
 
 def _represent(x: Tensor, real: Tensor, mode: str, mean: Tensor, rms: Tensor) -> Tensor:
     if mode == "window":
         return standardize(x, real, mean, rms)
-    d, defined = frame_differences(x, real)
-    return standardize(d, defined, mean, rms)
+    values, defined = (frame_differences if mode == "diff" else motion_energy)(x, real)
+    return standardize(values, defined, mean, rms)
 
 
 def normalize_window(
@@ -125,7 +142,7 @@ def normalize_window(
     mean, rms = representation_statistics(features, real, mode, floor)
     out = _represent(features, real, mode, mean, rms).float()
     marked = valid & ~real
-    if marked.any():
+    if marked.any() and mode != "energy":  # energy: an excluded frame is a gap (0), no marker
         centred = features.float() - _masked_mean(features.float(), real)
         marker = centred / centred.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-6)
         out = torch.where(marked.unsqueeze(-1), marker, out)

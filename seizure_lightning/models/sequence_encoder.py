@@ -21,7 +21,12 @@ import torch
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel
 
-from seizure_lightning.models.input_norm import DEFAULT_FLOOR, check_input_norm, normalize_window
+from seizure_lightning.models.input_norm import (
+    DEFAULT_FLOOR,
+    check_input_norm,
+    normalize_window,
+    representation_dim,
+)
 from seizure_lightning.utils.config import config_from_dict, to_primitive
 
 _SPECIAL_VOCAB = 4  # a few special ids only: the table exists but inputs_embeds bypasses it
@@ -42,7 +47,7 @@ class SequenceEncoderConfig:
     layer_norm_eps: float = 1e-12
     attn_implementation: str = "sdpa"
     initializer_range: float = 0.02
-    # "none" (paper) | "window" | "diff": per-window representation (models/input_norm.py)
+    # "none" (paper) | "window" | "diff" | "energy": per-window representation (input_norm.py)
     input_norm: str = "none"
     # RMS floor of the window/diff standardisation, relative to the window's descriptor level
     input_norm_floor: float = DEFAULT_FLOOR
@@ -94,7 +99,7 @@ class SequenceEncoder(nn.Module):
         super().__init__()
         config = config_from_dict(SequenceEncoderConfig, fields or config)
         self.config = config
-        self.input_proj = nn.Linear(config.input_dim, config.d_model)
+        self.input_proj = nn.Linear(self.representation_dim, config.d_model)
         self.bert = BertModel(config.to_bert_config(), add_pooling_layer=False)
         self.bert.embeddings.word_embeddings.requires_grad_(False)
         self._init_input_proj()
@@ -103,6 +108,11 @@ class SequenceEncoder(nn.Module):
     def output_dim(self) -> int:
         """Width of the returned hidden states."""
         return self.config.d_model
+
+    @property
+    def representation_dim(self) -> int:
+        """Width of what the input projection sees (``input_dim``; 1 for ``energy``)."""
+        return representation_dim(self.config.input_norm, self.config.input_dim)
 
     def _init_input_proj(self) -> None:
         if self.input_proj.weight.is_meta:

@@ -105,11 +105,12 @@ class DenoisingPretrainModule(pl.LightningModule):
 
         self.encoder = SequenceEncoder(**encoder)
         dim = self.encoder.config.input_dim
-        self.head = nn.Linear(self.encoder.output_dim, dim)
+        # the head regresses the original window in the encoder's representation
+        self.head = nn.Linear(self.encoder.output_dim, self.encoder.representation_dim)
         self.register_buffer("mask_descriptor", torch.zeros(dim))
         self.register_buffer("pad_descriptor", torch.zeros(dim))
-        # running mean of the training descriptors: the "predict the mean" baseline's prediction
-        self.register_buffer("mean_descriptor", torch.zeros(dim))
+        # running mean of the training targets: the "predict the mean" baseline's prediction
+        self.register_buffer("mean_descriptor", torch.zeros(self.encoder.representation_dim))
         self.register_buffer("mean_count", torch.zeros((), dtype=torch.float64))
         if compile:
             self.encoder.compile()
