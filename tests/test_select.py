@@ -119,3 +119,13 @@ def test_transformer_without_export_is_refused_unless_from_scratch(tmp_path: Pat
     check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=lstm"]))
     check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny",
                                                "pretrained=/x/encoder.pt"]))
+
+
+def test_predict_finds_a_fold_checkpoint_without_quoting(tmp_path: Path) -> None:
+    from seizure_lightning.tasks.predict import checkpoint_path
+
+    cfg = compose_config(tmp_path, ["+experiment=predict", "predict.sweep=logs/loso/demo",
+                                    "predict.model=tiny", "predict.subject=P07"])
+    assert checkpoint_path(cfg) == Path("logs/loso/demo/tiny/fold=P07/checkpoints/last.ckpt")
+    with pytest.raises(ValueError, match="predict.ckpt"):
+        checkpoint_path(compose_config(tmp_path, ["+experiment=predict"]))

@@ -40,6 +40,19 @@ def load_classifier(ckpt: str | Path) -> tuple[ClassifierModule, dict[str, Any]]
     return module.eval(), settings
 
 
+def checkpoint_path(cfg: DictConfig) -> Path:
+    """``predict.ckpt``, or the tested checkpoint of a LOSO fold named by ``predict.sweep``,
+    ``predict.model`` and ``predict.subject``."""
+    p = cfg.predict
+    if p.get("ckpt"):
+        return Path(p.ckpt).expanduser()
+    if p.get("sweep") and p.get("model") and p.get("subject"):
+        return Path(p.sweep).expanduser() / str(p.model) / f"fold={p.subject}" / "checkpoints" \
+            / "last.ckpt"
+    raise ValueError("set predict.ckpt=PATH, or predict.sweep=logs/loso/<dataset> "
+                     "predict.model=<model> predict.subject=<subject> (a LOSO fold's checkpoint)")
+
+
 def prediction_manifest(cfg: DictConfig, out: Path) -> Path:
     """``predict.manifest``, or a one-row manifest of ``predict.video`` (+ ``predict.boxes``)
     written into the run folder."""
@@ -101,7 +114,7 @@ def timeline_png(result: dict[str, Any]) -> bytes:
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify ``predict.video`` or every video of ``predict.manifest``."""
     out = Path(cfg.predict.out)
-    module, settings = load_classifier(cfg.predict.ckpt)
+    module, settings = load_classifier(checkpoint_path(cfg))
     decision = decision_of(cfg, settings)
     stride = int(cfg.predict.get("stride") or settings.get("stride", settings["window"] // 2))
     datamodule = build_datamodule(
