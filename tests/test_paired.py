@@ -235,6 +235,6 @@ def test_incomplete_sweep_is_loud(tmp_path: Path) -> None:
         "loso": {"report": True, "n_boot": 20, "allow_pretrain_overlap": False,
                  "decision": "argmax", "compare": []},
         "seed": 0, "logger": None, "hydra": {"sweep": {"dir": str(tmp_path / "run")}}})
-    with pytest.raises(RuntimeError, match="m: fold.s. P01 failed or missing"):
+    with pytest.raises(RuntimeError, match=r"m: fold\(s\) P01 failed or missing"):
         LosoSweepCallback().on_multirun_end(config)
     assert "P01" in (tmp_path / "run" / "summary.md").read_text()

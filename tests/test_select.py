@@ -127,5 +127,5 @@ def test_predict_finds_a_fold_checkpoint_without_quoting(tmp_path: Path) -> None
     cfg = compose_config(tmp_path, ["+experiment=predict", "predict.sweep=logs/loso/demo",
                                     "predict.model=tiny", "predict.subject=P07"])
     assert checkpoint_path(cfg) == Path("logs/loso/demo/tiny/fold=P07/checkpoints/last.ckpt")
-    with pytest.raises(ValueError, match="predict.ckpt"):
+    with pytest.raises(ValueError, match=r"predict\.ckpt"):
         checkpoint_path(compose_config(tmp_path, ["+experiment=predict"]))
