@@ -56,6 +56,8 @@ def test_validation_score_and_ties() -> None:
     with pytest.raises(ValueError, match=r"loso\.select\.metric"):
         validation_score(videos, "accuracy", 0.1)
     assert best_candidate([0.5, 0.9, 0.9]) == 1
+    assert best_candidate([0.5, 0.9, 0.9], [0.1, 0.4, 0.3]) == 2  # a tie goes to the lower loss
+    assert best_candidate([1.0, 1.0], [None, 0.2]) == 1
 
 
 def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path) -> None:

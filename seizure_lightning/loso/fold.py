@@ -195,11 +195,14 @@ def select(cfg: DictConfig, run_dir: Path, grid: list[dict[str, Any]]) -> tuple:
         videos, _ = video_predictions(windows, datamodule.videos, datamodule.window)
         loss = trainer.callback_metrics.get("val/loss")
         score = validation_score(videos, metric, None if loss is None else float(loss))
-        record["candidates"].append({"values": values, "score": score, "dir": str(folder)})
+        record["candidates"].append({"values": values, "score": score,
+                                     "val_loss": None if loss is None else float(loss),
+                                     "dir": str(folder)})
         log.info("fold %s, candidate %d %s: validation %s %.4f", datamodule.test_subject, i,
                  values, metric, score)
         fitted.append((trainer, module, datamodule))
-    chosen = best_candidate([c["score"] for c in record["candidates"]])
+    chosen = best_candidate([c["score"] for c in record["candidates"]],
+                            [c["val_loss"] for c in record["candidates"]])
     record["chosen"] = record["candidates"][chosen]["values"]
     log.info("fold %s: chose %s on the inner validation subjects %s",
              fitted[chosen][2].test_subject, record["chosen"], fitted[chosen][2].split["val"])

@@ -76,9 +76,12 @@ def validation_score(videos, metric: str, val_loss: float | None) -> float:
     return -float(val_loss) if val_loss is not None else float("-inf")
 
 
-def best_candidate(scores: list[float]) -> int:
-    """Index of the best score; ties go to the earliest candidate (the grid's order)."""
+def best_candidate(scores: list[float], losses: list[float | None] | None = None) -> int:
+    """Index of the best score; among equal scores (a small validation set often ranks every
+    candidate perfectly) the lowest validation loss, then the earliest candidate."""
     if not scores:
         raise ValueError("no candidates to choose from")
+    losses = losses or [None] * len(scores)
     best = max(scores)
-    return next(i for i, s in enumerate(scores) if s >= best - 1e-12)
+    tied = [i for i, s in enumerate(scores) if s >= best - 1e-12]
+    return min(tied, key=lambda i: (float("inf") if losses[i] is None else losses[i], i))
