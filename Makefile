@@ -30,7 +30,7 @@ venv: $(STAMP) ## create .venv and install the project (pip install -e .[dev])
 install: venv ## same as venv
 
 DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT)
-DEMO_MODELS ?= tiny,tiny_scratch,lstm,motion_spectrum,meanpool_linear
+DEMO_MODELS ?= tiny,tiny_scratch,tiny_probe,motion_spectrum,meanpool_linear
 demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO sweep (the framework's recipe: loso=recipe), report, diagnostics
 	$(PY) -m seizure_lightning +experiment=synthesize $(DEMO_ARGS)
 	$(PY) -m seizure_lightning +experiment=pretrain $(DEMO_ARGS) \

@@ -75,7 +75,8 @@ def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path
     record = summary["selection"]
     assert [c["values"] for c in record["candidates"]] == [{"model.lr": 0.0001}, {"model.lr": 0.01}]
     scores = [c["score"] for c in record["candidates"]]
-    assert record["chosen"] == record["candidates"][scores.index(max(scores))]["values"]
+    best = best_candidate(scores, [c["val_loss"] for c in record["candidates"]])
+    assert record["chosen"] == record["candidates"][best]["values"]
     assert "P01" not in summary["split"]["train"] + summary["split"]["val"]
     chosen_dir = next(Path(c["dir"]) for c in record["candidates"] if c["values"] == record["chosen"])
     fold_ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
