@@ -45,12 +45,15 @@ def _feature_dim(arch: str) -> int:
 
 
 def dataset_tag(manifest: str | None, preset: str, seed: int) -> str:
-    """A short name of the dataset: ``synthetic-<preset>-seed<seed>`` or the manifest's
-    ``<folder>-<file stem>``."""
+    """A short name of the dataset: ``synthetic-<preset>-seed<seed>``, or for a user's manifest
+    a pseudonymous ``manifest-<8 hex>`` (a hash of its resolved path: the same manifest gets the
+    same name, and no folder or file name reaches a tracker; name a sweep with ``loso.name``)."""
     if not manifest:
         return f"synthetic-{preset}-seed{seed}"
-    path = Path(str(manifest))
-    return f"{path.parent.name}-{path.stem}" if path.parent.name else path.stem
+    import hashlib
+
+    resolved = str(Path(str(manifest)).expanduser().resolve())
+    return f"manifest-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
 
 
 def register_resolvers() -> None:

@@ -132,3 +132,13 @@ def test_predict_finds_a_fold_checkpoint_without_quoting(tmp_path: Path) -> None
     assert checkpoint_path(cfg) == Path("logs/loso/demo/tiny/fold=P07/checkpoints/last.ckpt")
     with pytest.raises(ValueError, match=r"predict\.ckpt"):
         checkpoint_path(compose_config(tmp_path, ["+experiment=predict"]))
+
+
+def test_sweep_name_of_a_manifest_is_pseudonymous(tmp_path: Path) -> None:
+    from seizure_lightning.resolvers import dataset_tag
+
+    manifest = tmp_path / "emu_2024_patientlist" / "seizures.csv"
+    tag = dataset_tag(str(manifest), "demo", 0)
+    assert tag.startswith("manifest-") and "emu" not in tag and "seizures" not in tag
+    assert tag == dataset_tag(str(manifest), "tiny", 3)  # one manifest, one name
+    assert dataset_tag(None, "demo", 1) == "synthetic-demo-seed1"
