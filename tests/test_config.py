@@ -90,3 +90,29 @@ def test_trainer_without_logger_drops_the_lr_monitor(cfg_factory) -> None:
     trainer = build_trainer(cfg, Path(cfg.paths.output_dir), loggers=[])
     assert not any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
     assert trainer.checkpoint_callback is not None
+
+
+def test_paper_experiments_are_the_papers_numbers() -> None:
+    """Every number of docs/method_to_code.md that a config holds, as composed."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        pre = compose(config_name="config", overrides=["+experiment=paper/pretrain"])
+        loso = compose(config_name="config", overrides=["+experiment=paper/loso"])
+    GlobalHydra.instance().clear()
+    for cfg in (pre, loso):
+        enc = cfg.model.encoder
+        assert (enc.d_model, enc.num_layers, enc.num_heads, enc.ffn_dim) == (1024, 6, 8, 4096)
+        assert enc.max_positions == 256 and enc.input_dim == 2048 and enc.input_norm == "none"
+        assert cfg.data.window == 256 and cfg.frames.fps == 25.0 and cfg.frames.crop == 112
+        assert list(cfg.frames.resize) == [128, 171]
+        assert cfg.backbone.arch == "resnet152" and cfg.backbone.weights == "IMAGENET1K_V2"
+        assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.optimizer.weight_decay == 1e-4
+        assert cfg.scheduler.name == "linear" and cfg.scheduler.warmup_ratio == 0.0
+        assert cfg.trainer.gradient_clip_val is None
+    corruption = pre.pretrain.module.corruption
+    assert (corruption.span, corruption.mask_ratio, corruption.loss_on) == (30, 0.15, "all")
+    assert pre.trainer.max_epochs == 60 and pre.optimizer.lr == 0.01
+    assert loso.trainer.max_epochs == 50 and loso.data.batch_size == 16 and loso.model.lr == 0.005
+    assert loso.model.dropout == 0.5 and loso.model.name == "paper"
+    assert loso.loso.decision == "argmax" and loso.loso.checkpoint == "last"
+    assert loso.loso.select.grid is None and loso.data.split.val_fraction == 0.0
