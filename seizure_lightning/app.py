@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -33,9 +34,32 @@ CONFIG_DIR = find_config_dir()
 register_resolvers()
 
 
+#: exit status of a run stopped by a problem in the user's data (sysexits.h EX_DATAERR)
+DATA_ERROR_EXIT = 65
+
+
+def _data_errors() -> tuple[type[Exception], ...]:
+    """Errors that name a problem in the user's data (a manifest row, a predictions table, a
+    cache made with other settings, a subject on both sides of a fold)."""
+    from seizure_lightning.data.feature_cache import CacheMismatchError
+    from seizure_lightning.data.manifest import ManifestError
+    from seizure_lightning.evaluation.aggregate import PredictionsError
+    from seizure_lightning.loso.splits import LeakageError
+
+    return ManifestError, PredictionsError, CacheMismatchError, LeakageError
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    """Entry point of ``python -m seizure_lightning``."""
+    """Entry point of ``python -m seizure_lightning``. A problem in the user's data prints its
+    message (no traceback) and exits with ``DATA_ERROR_EXIT``; ``HYDRA_FULL_ERROR=1`` shows the
+    traceback."""
     from seizure_lightning.tasks import run_task
 
-    return run_task(cfg)
+    try:
+        return run_task(cfg)
+    except _data_errors() as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {err}\n(HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
+        raise SystemExit(DATA_ERROR_EXIT) from None

@@ -116,3 +116,16 @@ def test_paper_experiments_are_the_papers_numbers() -> None:
     assert loso.model.dropout == 0.5 and loso.model.name == "paper"
     assert loso.loso.decision == "argmax" and loso.loso.checkpoint == "last"
     assert loso.loso.select.grid is None and loso.data.split.val_fraction == 0.0
+
+
+def test_a_data_error_prints_the_message_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "seizures.csv"
+    bad.write_text("video_id,subject_id,path\nSZ1,P1,missing.mp4\n")  # no label column
+    args = ["+experiment=preprocess", f"data.manifest={bad}", f"paths.root_dir={tmp_path}",
+            "logger=none", "print_config=false"]
+    quiet = run_cli(args, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "0"})
+    assert quiet.returncode == 65, quiet.stderr[-2000:]
+    assert "error: manifest" in quiet.stderr and "label" in quiet.stderr
+    assert "Traceback" not in quiet.stderr
+    loud = run_cli(args, cwd=tmp_path)  # HYDRA_FULL_ERROR=1: the traceback, for a developer
+    assert loud.returncode != 0 and "Traceback" in loud.stderr
