@@ -150,7 +150,19 @@ class DescriptorDataModule(pl.LightningDataModule):
 
         extraction = self.extraction().meta()
         path = self.cache_root / cache_key(self.records, extraction)
+        self.describe_descriptors(extraction["encoder"])
         return FeatureCache.open(path, expected_meta={"extraction": extraction})
+
+    def describe_descriptors(self, encoder: Mapping[str, Any]) -> None:
+        """Log which descriptor the cache holds; warn loudly when it is a random-weight network
+        on a user's manifest (the synthetic benchmark uses one on purpose, offline)."""
+        log.info("%s descriptors: %s, weights %s, %s extraction", self.kind, encoder["arch"],
+                 encoder["weights"] or "random (backbone.weights=null)", encoder["precision"])
+        if encoder["weights"] is None and self.manifest:
+            log.warning(
+                "the frame descriptors of %s come from a RANDOM-WEIGHT %s (backbone.weights=null):"
+                " fine for tests, not for results. Use backbone=resnet152 (ImageNet weights; "
+                "offline: backbone.weights=/path/to/resnet152.pth)", self.manifest, encoder["arch"])
 
     def prepare_data(self) -> None:
         """Generate the synthetic default if needed and build the cache (once per node)."""

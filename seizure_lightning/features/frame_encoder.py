@@ -110,8 +110,10 @@ def build_backbone(arch: str, weights: str | None) -> nn.Module:
             model = torchvision.models.get_model(arch, weights=weights)
         except (OSError, RuntimeError, ConnectionError) as exc:  # download failed (offline)
             raise RuntimeError(
-                f"could not load {arch} weights {weights!r} ({exc}). Offline? Set "
-                "frame_encoder weights: null (random init) or give a local checkpoint path."
+                f"could not load {arch} weights {weights!r} ({exc}). Offline? Put the weights "
+                "file on the machine and set backbone.weights=/path/to/resnet152.pth (a "
+                "torchvision state dict), or backbone.weights=null for random weights (tests "
+                "and the synthetic demo only)."
             ) from exc
         except (ValueError, KeyError) as exc:
             raise ValueError(f"{arch} has no torchvision weights {weights!r}: {exc}") from exc
