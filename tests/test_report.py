@@ -208,3 +208,28 @@ def test_sweep_report_lists_failed_and_missing(tmp_path: Path) -> None:
     assert (tmp_path / "folds.csv").is_file()
     text = (tmp_path / "report.md").read_text()
     assert "folds failed: S2" in text and "folds missing: S54" in text
+
+
+def test_timelines_draw_each_folds_threshold(tmp_path) -> None:
+    from unittest import mock
+
+    from seizure_lightning.report import plots
+
+    windows = pd.DataFrame({
+        "video_id": ["a", "a", "b"], "subject_id": ["P1", "P1", "P2"], "label": ["ES", "ES", "PNES"],
+        "window": [0, 1, 0], "start_s": [0.0, 5.0, 0.0], "end_s": [10.0, 15.0, 10.0],
+        "p_ES": [0.9, 0.8, 0.96], "p_PNES": [0.1, 0.2, 0.04], "fold": ["P1", "P1", "P2"]})
+    preds = pd.DataFrame({"video_id": ["a", "b"], "pred": ["ES", "PNES"]})
+    lines = []
+    real = plots.Figure.subplots
+
+    def spy(self, *args, **kw):
+        axes = real(self, *args, **kw)
+        for ax in np.atleast_1d(axes).ravel():
+            ax.axhline = mock.Mock(side_effect=lambda y, **k: lines.append(y))
+        return axes
+
+    with mock.patch.object(plots.Figure, "subplots", spy):
+        plots.plot_timelines(windows, preds, tmp_path / "t.png", thresholds={"P2": 0.03})
+    assert sorted(lines) == [0.03, 0.5]  # fold P2's threshold; P1 has none recorded: argmax
+    assert (tmp_path / "t.png").is_file()

@@ -134,11 +134,14 @@ def plot_timelines(
     predictions: pd.DataFrame,
     path: str | os.PathLike,
     max_videos: int = MAX_TIMELINES,
+    thresholds: dict[str, float | None] | None = None,
 ) -> tuple[Path, int, int]:
-    """Window-by-window p_PNES of each video (small multiples, misclassified videos first).
+    """Window-by-window p_PNES of each video (small multiples, misclassified videos first), with
+    the decision line its fold used (``thresholds``: fold -> p_PNES threshold; 0.5 = argmax).
 
     Returns (path, videos shown, videos with windows).
     """
+    thresholds = thresholds or {}
     video_pred = dict(zip(predictions["video_id"], predictions["pred"]))
     first = windows.groupby("video_id", sort=False)[["label", "subject_id"]].first()
     ids = sorted(
@@ -165,7 +168,9 @@ def plot_timelines(
         ax.plot(
             (w["start_s"] + w["end_s"]) / 2, w["p_PNES"], "o-", ms=3, color=COLORS.get(label, "k")
         )
-        ax.axhline(0.5, ls="--", lw=0.8, color="grey")
+        fold = str(w["fold"].iloc[0]) if "fold" in w and len(w) else None
+        line = thresholds.get(fold)
+        ax.axhline(0.5 if line is None else line, ls="--", lw=0.8, color="grey")
         pred = video_pred.get(vid, "?")
         ax.set_title(
             f"{vid} ({first.at[vid, 'subject_id']}): {label}->{pred}",
@@ -180,7 +185,7 @@ def plot_timelines(
     fig.supylabel("window p_PNES", fontsize=9)
     fig.suptitle(
         f"Per-window probability timelines ({len(shown)} of {len(ids)} videos, "
-        "misclassified first; red title = misclassified)",
+        "misclassified first; red title = misclassified; dashed: the fold's decision threshold)",
         fontsize=10,
     )
     return _save(fig, Path(path)), len(shown), len(ids)

@@ -71,7 +71,10 @@ def _plots(
     plots.plot_subject_accuracy(subject_table(predictions), out_dir / "subject_accuracy.png")
     images["subject_accuracy"] = "subject_accuracy.png"
     if windows is not None and len(windows):
-        _, shown, total = plots.plot_timelines(windows, predictions, out_dir / "timelines.png")
+        decisions = (metrics.get("extra") or {}).get("fold_decisions") or []
+        thresholds = {str(d.get("fold")): d.get("threshold") for d in decisions}
+        _, shown, total = plots.plot_timelines(windows, predictions, out_dir / "timelines.png",
+                                               thresholds=thresholds)
         images["timelines"] = "timelines.png"
         metrics["timelines"] = {"videos_shown": shown, "videos_with_windows": total}
     return images
