@@ -188,3 +188,36 @@ def test_extraction_precision_is_part_of_the_cache_key(records):
     assert auto.meta()["encoder"]["precision"] == resolved
     assert cache_key(records, auto.meta()) == cache_key(
         records, ExtractionConfig(FRAMES, replace(ENC, precision=resolved)).meta())
+
+
+def test_concurrent_builders_of_one_cache_extract_it_once(records, tmp_path):
+    """Two jobs asking for the same cache at once (a SLURM array's folds): one extracts, the
+    other waits on the lock and finds it built."""
+    import threading
+    from unittest import mock
+
+    from seizure_lightning.data import feature_cache
+    from seizure_lightning.data.seizure import SeizureVideoDataModule
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("video_id,subject_id,label,path\n" + "".join(
+        f"{r.video_id},{r.subject_id},{r.label},{r.path}\n" for r in records[:1]))
+    built = []
+    real = feature_cache._write_shard
+
+    def counting(*args, **kw):
+        built.append(1)
+        return real(*args, **kw)
+
+    def job():
+        dm = SeizureVideoDataModule(manifest=str(manifest), cache_dir=str(tmp_path / "cache"),
+                                    frames=vars(FRAMES), backbone=vars(ENC))
+        dm.build_cache(progress=False)
+
+    with mock.patch.object(feature_cache, "_write_shard", counting):
+        threads = [threading.Thread(target=job) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(built) == 1

@@ -136,11 +136,20 @@ class DescriptorDataModule(pl.LightningDataModule):
         The global RNG is left as it was: a run that builds the cache (and initialises a
         backbone for it) trains exactly like a rerun that finds the cache ready.
         """
-        from seizure_lightning.data.feature_cache import build_feature_cache
+        from filelock import FileLock
 
-        with preserved_rng():
+        from seizure_lightning.data.feature_cache import build_feature_cache, cache_key
+
+        # one builder per cache at a time: concurrent jobs on the same cache (a SLURM array whose
+        # folds start together) wait for it and reuse it instead of extracting it twice. Ranks of
+        # one sharded extraction (world_size > 1) build their own shards side by side.
+        extraction = self.extraction()
+        self.cache_root.mkdir(parents=True, exist_ok=True)
+        key = cache_key(self.records, extraction.meta())
+        lock = FileLock(self.cache_root / f".{key}.lock") if world_size == 1 else None
+        with lock or contextlib.nullcontext(), preserved_rng():
             return build_feature_cache(
-                self.records, self.cache_root, self.extraction(), rank=rank,
+                self.records, self.cache_root, extraction, rank=rank,
                 world_size=world_size, progress=progress,
             )
 

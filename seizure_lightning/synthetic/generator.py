@@ -477,21 +477,28 @@ def ensure_dataset(
     the generator version. Concurrent callers are safe: the loser of the final rename reuses
     the winner's folder.
     """
+    from filelock import FileLock
+
     folder = dataset_dir(cache_root, preset, seed, **overrides)
     digest = folder.name.rsplit("-", 1)[-1]
     if is_dataset(folder, digest):
         return folder
-    try:
-        return generate(
-            folder,
-            preset,
-            seed,
-            overwrite=folder.exists(),
-            progress=progress,
-            workers=workers,
-            **overrides,
-        )
-    except OSError:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # one generator at a time: a concurrent caller waits and reuses the dataset
+    with FileLock(folder.parent / f".{folder.name}.lock"):
         if is_dataset(folder, digest):
             return folder
-        raise
+        try:
+            return generate(
+                folder,
+                preset,
+                seed,
+                overwrite=folder.exists(),
+                progress=progress,
+                workers=workers,
+                **overrides,
+            )
+        except OSError:
+            if is_dataset(folder, digest):
+                return folder
+            raise
