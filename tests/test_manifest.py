@@ -152,3 +152,24 @@ def test_contextual_bad_rows(data):
     with pytest.warns(ManifestWarning):
         clips = load_contextual_clips(path, clip_seconds=2.0, skip_bad_rows=True)
     assert len(clips) == 2
+
+
+def test_contextual_clips_say_what_they_leave_out(data, caplog):
+    path = write(data, ["videos/long.mp4,p1,,", "videos/a.mp4,p2,0.5,1.5"], "ctx.csv", CTX_HEADER)
+    with caplog.at_level("INFO", logger="seizure_lightning.data.manifest"):
+        load_contextual_clips(path, clip_seconds=2.0, tail="drop")
+    assert "2 recording(s)" in caplog.text
+    # long.mp4 (5.2 s) loses its last 1.2 s; a.mp4's 1-s span is shorter than a clip: all of it
+    assert "2.2 s of 6.2 s" in caplog.text and "row 3" in caplog.text
+
+
+def test_pretraining_without_validation_clips_is_refused(data, tmp_path):
+    from seizure_lightning.data.contextual import ContextualClipDataModule
+
+    path = write(data, ["videos/long.mp4,p1,,"], "one.csv", CTX_HEADER)
+    kw = dict(manifest=str(path), clip_seconds=2.0, cache_dir=str(tmp_path / "cache"),
+              features="online", frames={"resize": [40, 52], "crop": 32},
+              backbone={"arch": "resnet18", "weights": None, "device": "cpu"})
+    with pytest.raises(ValueError, match="no validation clips"):
+        ContextualClipDataModule(**kw).setup("fit")
+    ContextualClipDataModule(**kw, val_fraction=0.0).setup("fit")  # asked for: allowed

@@ -150,6 +150,12 @@ class ContextualClipDataModule(DescriptorDataModule):
             self.special = (mask, pad)
         log.info("pre-training clips: %d train, %d validation (%s features)",
                  len(self.train_records), len(self.val_records), self.features)
+        if self.val_fraction > 0 and not self.val_records:
+            raise ValueError(
+                f"pre-training has no validation clips: {len({r.row for r in self.records})} "
+                "recording(s) give nothing to hold out (a whole recording goes to validation, "
+                "and one stays in training). Add contextual recordings, or set "
+                "data.val_fraction=0 to pre-train without a validation loss on purpose.")
 
     def special_descriptors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """r(MASK), r(PAD) of this module's backbone (float32 [D] each)."""

@@ -300,14 +300,38 @@ def load_contextual_clips(
     infos = _check_videos(need_probe, problems, fps, lambda rec: None) if need_probe else {}
     bad = _finish(manifest, problems, files, skip_bad_rows)
     clips: list[ClipRecord] = []
+    total = dropped = 0.0
+    unused: list[str] = []
     for rec in rows:
         if rec.row in bad:
             continue
         end = rec.end_s if rec.end_s >= 0 else infos[rec.path].duration
-        clips += _cut(rec, end, clip_seconds, tail, min_tail_seconds)
+        cut = _cut(rec, end, clip_seconds, tail, min_tail_seconds)
+        span = max(end - rec.start_s, 0.0)
+        covered = min(sum(c.end_s - c.start_s for c in cut), span)
+        total, dropped = total + span, dropped + span - covered
+        if not cut:
+            unused.append(f"row {rec.row} ({files.get(rec.row, rec.path.name)}, {span:.1f} s)")
+        clips += cut
+    report_dropped(manifest, len(rows) - len(bad), len(clips), total, dropped, unused,
+                   clip_seconds, tail)
     if not clips:
         raise ManifestError(manifest, ["no clips: every recording is shorter than one clip"])
     return clips
+
+
+def report_dropped(manifest: Path, recordings: int, clips: int, total: float, dropped: float,
+                   unused: list[str], clip_seconds: float, tail: str) -> None:
+    """Say how much contextual video the clips leave out, and why (never a silent drop)."""
+    log.info("contextual manifest %s: %d recording(s), %.0f s -> %d clip(s) of %g s",
+             manifest.name, recordings, total, clips, clip_seconds)
+    if dropped > 1e-6:
+        log.warning(
+            "contextual manifest %s: %.1f s of %.1f s (%.0f%%) left out of the clips: the last "
+            "part of recordings shorter than a clip (data.tail=%s; `keep` or `shift` use it)%s",
+            manifest.name, dropped, total, 100 * dropped / max(total, 1e-9), tail,
+            f"; recordings shorter than one clip, not used at all: {', '.join(unused)}"
+            if unused else "")
 
 
 def _cut(
