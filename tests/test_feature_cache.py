@@ -221,3 +221,13 @@ def test_concurrent_builders_of_one_cache_extract_it_once(records, tmp_path):
         for t in threads:
             t.join()
     assert len(built) == 1
+
+
+def test_progress_total_is_the_frames_extracted(records, tmp_path):
+    """The extraction bar has a total (and so an ETA): the frames the records will give."""
+    from seizure_lightning.data.feature_cache import expected_frames
+
+    root = build_feature_cache(records, tmp_path, ExtractionConfig(frames=FRAMES, encoder=ENC),
+                               progress=False)
+    cache = FeatureCache.open(root)
+    assert expected_frames(records, FRAMES.fps) == sum(cache.length(i) for i in cache.ids)

@@ -349,6 +349,22 @@ def _write_or_check_meta(root: Path, meta: dict, plan: list[list[str]]) -> None:
     atomic_write_json(meta_path, {**meta, "runtime": runtime})
 
 
+def expected_frames(records: list, fps: float) -> int | None:
+    """How many frames extracting ``records`` will produce (the progress bar's total, so it has
+    an ETA): from each record's span, or its video's duration where it has none."""
+    from seizure_lightning.features.video import VideoError, n_target_frames, probe_video
+
+    total = 0
+    for rec in records:
+        start = rec.start_s or 0.0
+        try:
+            end = rec.end_s if rec.end_s is not None else probe_video(rec.path).duration
+        except VideoError:
+            return None  # the extraction itself reports the file
+        total += n_target_frames(max(end - start, 0.0), fps)
+    return total
+
+
 def _extract_shards(
     root: Path,
     records: list,
@@ -371,7 +387,7 @@ def _extract_shards(
     )
     offsets = cfg.offsets()
     bar = tqdm(
-        total=None,
+        total=expected_frames(order, cfg.frames.fps),
         unit="frame",
         unit_scale=True,
         disable=not progress,
