@@ -129,3 +129,14 @@ def test_a_data_error_prints_the_message_without_a_traceback(tmp_path: Path) -> 
     assert "Traceback" not in quiet.stderr
     loud = run_cli(args, cwd=tmp_path)  # HYDRA_FULL_ERROR=1: the traceback, for a developer
     assert loud.returncode != 0 and "Traceback" in loud.stderr
+
+
+def test_a_run_logs_each_event_once(tmp_path: Path) -> None:
+    args = ["+experiment=pretrain", "synth=tiny", "backbone=tiny", "frames=tiny", "logger=csv",
+            "trainer=cpu", "debug=fdr", "print_config=false", f"paths.root_dir={tmp_path}"]
+    result = run_cli(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    assert text.count("GPU available") == 1  # not once by Lightning's handler and once by Hydra's
+    assert "Tip:" not in text
+    assert "LeafSpec" not in text

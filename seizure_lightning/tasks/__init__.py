@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.logging import get_logger, one_line_per_event
 
 log = get_logger(__name__)
 
@@ -76,5 +76,6 @@ def run_task(cfg: DictConfig) -> Any:
     if cfg.get("seed") is not None:
         seed_everything(int(cfg.seed), workers=True, verbose=False)
     logging.getLogger("seizure_lightning").setLevel(logging.INFO)
+    one_line_per_event()
     log.info("task %s -> %s", task, out)
     return fn(cfg)

@@ -35,3 +35,34 @@ class RankZeroLogger(logging.LoggerAdapter):
 def get_logger(name: str) -> RankZeroLogger:
     """A rank-zero logger for module ``name``."""
     return RankZeroLogger(logging.getLogger(name), {})
+
+
+class _DropAdverts(logging.Filter):
+    """Drops Lightning's product tips (one per Trainer: dozens of identical lines per sweep)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.getMessage())
+
+
+def one_line_per_event() -> None:
+    """Each log event once, through the handlers the app configured (Hydra's console and
+    ``app.log``): Lightning's own stream handler (added when it is imported, before Hydra sets
+    up logging) is removed so its lines are not printed twice, its product tips are dropped, and
+    a third-party deprecation repeated at every step (not the user's to act on) is not shown."""
+    import warnings
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            ):
+                logger.removeHandler(handler)
+        logger.propagate = True
+        if not any(isinstance(f, _DropAdverts) for f in logger.filters):
+            logger.addFilter(_DropAdverts())
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _DropAdverts) for f in handler.filters):
+            handler.addFilter(_DropAdverts())
+    # torch's pytree deprecation inside Lightning, once per step and process: not the user's
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
