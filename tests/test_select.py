@@ -155,3 +155,25 @@ def test_random_descriptors_on_a_users_manifest_are_loud(caplog) -> None:
     with caplog.at_level("INFO", logger="seizure_lightning.data.base"):
         SeizureVideoDataModule().describe_descriptors(enc)  # the synthetic default: info only
     assert "RANDOM-WEIGHT" not in caplog.text and "weights random" in caplog.text
+
+
+def test_pretrain_overlap_is_yes_no_or_unknown(tmp_path: Path) -> None:
+    from seizure_lightning.loso.fold import pretrain_overlap
+    from seizure_lightning.loso.splits import LeakageError
+    from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+
+    tiny = dict(input_dim=8, d_model=16, num_layers=1, num_heads=2, ffn_dim=32, max_positions=16)
+    module = DenoisingPretrainModule(encoder=tiny)
+    known = module.export_encoder(tmp_path / "known.pt", ["P1"])
+    unknown = module.export_encoder(tmp_path / "unknown.pt", ["P1"], subjects_unknown=True)
+
+    def cfg(export, allow=False):
+        return OmegaConf.create({"model": {"init_from": str(export)},
+                                 "loso": {"allow_pretrain_overlap": allow}})
+
+    assert pretrain_overlap(cfg(known), "P2") is False
+    assert pretrain_overlap(cfg(unknown), "P2") == "unknown"  # clips without a subject id
+    assert pretrain_overlap(cfg(unknown, allow=True), "P1") is True
+    with pytest.raises(LeakageError):
+        pretrain_overlap(cfg(known), "P1")
+    assert pretrain_overlap(OmegaConf.create({"model": {"init_from": None}, "loso": {}}), "P1") is None

@@ -119,6 +119,10 @@ class ContextualClipDataModule(DescriptorDataModule):
         """Subjects whose contextual video this pre-training uses (stored in the export)."""
         return sorted({str(r.subject_id) for r in self.records if r.subject_id is not None})
 
+    def has_unknown_subjects(self) -> bool:
+        """Whether some clips have no subject id (their patient cannot be ruled out)."""
+        return any(r.subject_id in (None, "") for r in self.records)
+
     def extraction(self):
         return extraction_config(self.frames, self.backbone, n_crops=self.n_crops,
                                  crop_mode="fixed_k")

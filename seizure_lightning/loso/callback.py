@@ -107,7 +107,7 @@ def fold_decisions(model_dir: Path) -> list[dict[str, Any]]:
             "selected": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                   for k, v in (chosen or {}).items()) or "-",
             f"val {selection.get('metric', 'score')}": score,
-            "pretrain_overlap": {True: "yes", False: "no"}.get(overlap, "n/a"),
+            "pretrain_overlap": {True: "yes", False: "no", "unknown": "unknown"}.get(overlap, "n/a"),
         })
     return rows
 

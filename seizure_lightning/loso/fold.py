@@ -148,15 +148,18 @@ def input_settings(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def pretrain_overlap(cfg: DictConfig, test_subject: str | None) -> bool | None:
-    """Guard: refuse an encoder export that saw the test subject (unless allowed)."""
+def pretrain_overlap(cfg: DictConfig, test_subject: str | None) -> bool | str | None:
+    """Guard: refuse an encoder export that saw the test subject (unless allowed). True / False,
+    "unknown" (no overlap found, but some contextual clips had no subject id), None (no
+    pre-training)."""
     init_from = cfg.model.get("init_from")
     if not init_from or test_subject is None:
         return None
     _, meta = load_encoder_export(init_from)
-    return check_pretrain_overlap(
+    overlap = check_pretrain_overlap(
         meta.get("subjects_seen"), test_subject, bool(cfg.loso.allow_pretrain_overlap)
     )
+    return "unknown" if not overlap and meta.get("subjects_unknown") else overlap
 
 
 def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,

@@ -308,10 +308,14 @@ class DenoisingPretrainModule(pl.LightningModule):
         )
 
     # -- export --------------------------------------------------------------------------------
-    def export_encoder(self, path: str | Path, subjects_seen: Iterable[str]) -> Path:
-        """Encoder-only file for the classifier (call on rank zero only under DDP)."""
+    def export_encoder(self, path: str | Path, subjects_seen: Iterable[str],
+                       subjects_unknown: bool = False) -> Path:
+        """Encoder-only file for the classifier (call on rank zero only under DDP);
+        ``subjects_unknown``: some contextual clips had no subject id (an overlap with a test
+        subject can then not be ruled out)."""
         extra = {
             "mask_descriptor": self.mask_descriptor.detach().cpu().clone(),
             "pad_descriptor": self.pad_descriptor.detach().cpu().clone(),
+            "subjects_unknown": bool(subjects_unknown),
         }
         return save_encoder_export(path, self.encoder, subjects_seen, extra=extra)

@@ -41,7 +41,8 @@ def pretrain(cfg: DictConfig) -> float | None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if trainer.is_global_zero:
             export = Path(cfg.pretrain.export or run_dir / "encoder.pt")
-            module.export_encoder(export, datamodule.subjects_seen())
+            module.export_encoder(export, datamodule.subjects_seen(),
+                                  datamodule.has_unknown_subjects())
             atomic_write_json(run_dir / "metrics.json", metrics)
             log.info("encoder export: %s", export)
             _report(metrics)
