@@ -112,6 +112,8 @@ def test_paper_experiments_are_the_papers_numbers() -> None:
     corruption = pre.pretrain.module.corruption
     assert (corruption.span, corruption.mask_ratio, corruption.loss_on) == (30, 0.15, "all")
     assert pre.trainer.max_epochs == 60 and pre.optimizer.lr == 0.01
+    # the paper's random 112 crop per clip (not fixed crops), every recording in pre-training
+    assert pre.data.crop_mode == "random" and pre.data.val_fraction == 0.0
     assert loso.trainer.max_epochs == 50 and loso.data.batch_size == 16 and loso.model.lr == 0.005
     assert loso.model.dropout == 0.5 and loso.model.name == "paper"
     assert loso.loso.decision == "argmax" and loso.loso.checkpoint == "last"

@@ -231,3 +231,23 @@ def test_progress_total_is_the_frames_extracted(records, tmp_path):
                                progress=False)
     cache = FeatureCache.open(root)
     assert expected_frames(records, FRAMES.fps) == sum(cache.length(i) for i in cache.ids)
+
+
+def test_random_crops_are_per_item_uniform_and_cached_as_drawn(records, featurizer, tmp_path):
+    """crop_mode=random (paper/pretrain): every item has its own K positions, reproducible from
+    (seed, item id), anywhere in the frame; the cache holds exactly those crops."""
+    cfg = ExtractionConfig(FRAMES, ENC, n_crops=2, crop_mode="random", crop_seed=3, shard_size=1)
+    root = build_feature_cache(records, tmp_path, cfg, progress=False, encoder=featurizer.encoder)
+    cache = FeatureCache.open(root, expected_meta=cfg.meta())
+    by_item = {i: cfg.item_offsets(i) for i in cache.ids}
+    assert by_item["v0"] == cfg.item_offsets("v0") and by_item["v0"] != by_item["v1"]
+    for iid, offsets in by_item.items():
+        assert cache.info(iid)["crops"] == [list(o) for o in offsets]
+    rec = records[2]
+    online = featurizer(rec, crop=by_item["c0"][1]).numpy()
+    np.testing.assert_allclose(cache.features("c0")[:, 1].astype(np.float32), online,
+                               rtol=2e-2, atol=2e-2)
+    many = ExtractionConfig(FRAMES, ENC, n_crops=400, crop_mode="random").item_offsets("x")
+    tops, lefts = zip(*many)
+    assert (min(tops), max(tops)) == (0, 8) and (min(lefts), max(lefts)) == (0, 20)
+    assert ExtractionConfig(FRAMES, ENC, n_crops=2, crop_mode="random", crop_seed=4).meta() != cfg.meta()

@@ -231,6 +231,10 @@ def test_incomplete_sweep_is_loud(tmp_path: Path) -> None:
                   "pred": ["ES", "PNES"], "p_ES": [0.9, 0.4], "p_PNES": [0.1, 0.6],
                   "fold": ["P02", "P02"]}).to_csv(ok / "predictions.csv", index=False)
     (ok / "status.json").write_text('{"status": "ok", "fold": "P02"}')
+    (ok / ".hydra").mkdir()
+    (ok / ".hydra" / "config.yaml").write_text(
+        "model:\n  name: m\n  init_from: null\n  encoder:\n    d_model: 64\n"
+        "    num_layers: 2\n    num_heads: 4\n    ffn_dim: 128\n")
     config = OmegaConf.create({
         "loso": {"report": True, "n_boot": 20, "allow_pretrain_overlap": False,
                  "decision": "argmax", "compare": []},
@@ -238,3 +242,5 @@ def test_incomplete_sweep_is_loud(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"m: fold\(s\) P01 failed or missing"):
         LosoSweepCallback().on_multirun_end(config)
     assert "P01" in (tmp_path / "run" / "summary.md").read_text()
+    report = (tmp_path / "run" / "m" / "report.md").read_text()
+    assert "deviations from the paper" in report and "no pre-training" in report

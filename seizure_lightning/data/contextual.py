@@ -82,6 +82,7 @@ class ContextualClipDataModule(DescriptorDataModule):
         exclude_subjects: Sequence[str] = (),
         features: str = "cached",
         n_crops: int = 4,
+        crop_mode: str = "fixed_k",
         val_fraction: float = 0.1,
         **kwargs,
     ) -> None:
@@ -94,6 +95,7 @@ class ContextualClipDataModule(DescriptorDataModule):
         self.exclude_subjects = {str(s) for s in exclude_subjects or ()}
         self.features = features
         self.n_crops = int(n_crops)
+        self.crop_mode = crop_mode
         self.val_fraction = float(val_fraction)
         self.train_records: list = []
         self.val_records: list = []
@@ -125,7 +127,7 @@ class ContextualClipDataModule(DescriptorDataModule):
 
     def extraction(self):
         return extraction_config(self.frames, self.backbone, n_crops=self.n_crops,
-                                 crop_mode="fixed_k")
+                                 crop_mode=self.crop_mode)
 
     def prepare_data(self) -> None:
         if self.features == "cached":

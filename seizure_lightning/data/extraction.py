@@ -27,6 +27,7 @@ from seizure_lightning.features.frame_encoder import (
 from seizure_lightning.features.transforms import (
     crop_offsets,
     crop_resize,
+    item_crop_offsets,
     normalize_crop,
     random_crop_offset,
     resize_frames,
@@ -75,7 +76,9 @@ class ExtractionConfig:
     num_workers: int = 0
 
     def offsets(self) -> list[tuple[int, int]]:
-        """The fixed crops' ``(top, left)``."""
+        """The fixed crops' ``(top, left)`` (``random`` mode: the centre; items have their own)."""
+        if self.crop_mode == "random":
+            return crop_offsets(1, self.frames.resize, self.frames.crop)
         return crop_offsets(
             self.n_crops,
             self.frames.resize,
@@ -83,6 +86,14 @@ class ExtractionConfig:
             mode=self.crop_mode,
             seed=self.crop_seed,
         )
+
+    def item_offsets(self, item: str) -> list[tuple[int, int]]:
+        """The crops cached for one item: the fixed ones, or its own random ones."""
+        if self.crop_mode == "random":
+            return item_crop_offsets(
+                self.n_crops, self.frames.resize, self.frames.crop, seed=self.crop_seed, item=item
+            )
+        return self.offsets()
 
     def meta(self) -> dict[str, Any]:
         """The settings a cache must match to be reused (JSON-ready)."""
@@ -111,7 +122,11 @@ class ExtractionConfig:
                 "mode": self.crop_mode,
                 "n_crops": int(self.n_crops),
                 "seed": int(self.crop_seed),
-                "offsets": [list(o) for o in self.offsets()],
+                "offsets": (
+                    "per item, uniform (sha256 of seed and item id)"
+                    if self.crop_mode == "random"
+                    else [list(o) for o in self.offsets()]
+                ),
             },
         }
 

@@ -385,7 +385,6 @@ def _extract_shards(
         persistent_workers=False,
         prefetch_factor=2 if cfg.num_workers else None,
     )
-    offsets = cfg.offsets()
     bar = tqdm(
         total=expected_frames(order, cfg.frames.fps),
         unit="frame",
@@ -401,6 +400,7 @@ def _extract_shards(
     offset = 0
     for pos, frames in loader:
         rec = order[int(pos)]
+        offsets = cfg.item_offsets(item_id(rec))
         out = featurizer.encode_crops(np.asarray(frames), offsets).astype(np.float16)
         entries[item_id(rec)] = {
             **item_info(rec),
@@ -413,7 +413,7 @@ def _extract_shards(
         offset += len(out)
         bar.update(len(out))
         if len(entries) == len(plan[shard]):
-            _write_shard(root, shard, feats, entries, featurizer.encoder.dim, len(offsets))
+            _write_shard(root, shard, feats, entries, featurizer.encoder.dim, cfg.n_crops)
             feats, entries, offset = [], {}, 0
             shard = next(pending, None)
     bar.close()

@@ -1,11 +1,13 @@
 """Frame transforms of the paper: box crop -> resize 128x171 -> 112x112 crop -> mean/std.
 
-Crops are deterministic (centre, or one of K fixed positions) or drawn at random (one offset per
-sample, the same for all its frames). Everything is vectorised over frames.
+Crops are deterministic (centre, or one of K fixed positions), K uniform random positions per
+item drawn once from a seed (``random``: the cache's form of the paper's random crop), or drawn at
+random per sample (one offset per sample, the same for all its frames). Everything is vectorised over frames.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 
 from seizure_lightning.constants import IMAGENET_MEAN, IMAGENET_STD
 
-CROP_MODES = ("center", "fixed_k")
+CROP_MODES = ("center", "fixed_k", "random")
 
 
 def crop_resize(frames: np.ndarray, boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -65,6 +67,8 @@ def crop_offsets(
     """
     if mode not in CROP_MODES:
         raise ValueError(f"unknown crop mode {mode!r}; expected one of {CROP_MODES}")
+    if mode == "random":
+        raise ValueError("crop mode 'random' has offsets per item: use item_crop_offsets")
     h, w = int(resize_hw[0]), int(resize_hw[1])
     if crop > h or crop > w:
         raise ValueError(f"crop {crop} larger than the resized frame {h}x{w}")
@@ -92,6 +96,21 @@ def crop_offsets(
     while len(out) < n_crops:
         out.append((int(rng.integers(0, dy + 1)), int(rng.integers(0, dx + 1))))
     return out
+
+
+def item_crop_offsets(
+    n_crops: int, resize_hw: Sequence[int], crop: int, *, seed: int, item: str
+) -> list[tuple[int, int]]:
+    """K uniformly random ``(top, left)`` of one item, reproducible from ``(seed, item)``: the
+    paper's random 112 crop per clip (every position possible), K of them cached per clip."""
+    if n_crops < 1:
+        raise ValueError("n_crops must be >= 1")
+    dy, dx = int(resize_hw[0]) - crop, int(resize_hw[1]) - crop
+    if dy < 0 or dx < 0:
+        raise ValueError(f"crop {crop} larger than the resized frame {resize_hw[0]}x{resize_hw[1]}")
+    digest = hashlib.sha256(f"{int(seed)}:{item}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    return [(int(rng.integers(0, dy + 1)), int(rng.integers(0, dx + 1))) for _ in range(n_crops)]
 
 
 def random_crop_offset(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -78,10 +79,36 @@ class LosoSweepCallback(Callback):
             extra={"model": model_dir.name,
                    "allow_pretrain_overlap": bool(config.loso.allow_pretrain_overlap),
                    "decision": str(config.loso.get("decision", "argmax")),
-                   "fold_decisions": fold_decisions(model_dir)},
+                   "fold_decisions": fold_decisions(model_dir),
+                   "deviations from the paper": model_deviations(model_dir)},
         )
         log_summary_run(config, model_dir, metrics)
         return {"model": model_dir.name, "metrics": metrics}
+
+
+def model_deviations(model_dir: Path) -> list[str]:
+    """How this model's folds differ from the paper's method (its first fold's saved config and
+    the encoder export it started from; loso/deviations.py)."""
+    from seizure_lightning.loso.deviations import paper_deviations
+
+    configs = sorted(model_dir.glob("fold=*/.hydra/config.yaml"),
+                     key=lambda p: natural_key(p.parent.parent.name))
+    if not configs:
+        return []
+    cfg = OmegaConf.load(configs[0])
+    init = OmegaConf.select(cfg, "model.init_from", default=None,
+                            throw_on_resolution_failure=False)
+    recipe = None
+    if init and Path(str(init)).is_file():
+        try:
+            payload = torch.load(str(init), map_location="cpu", weights_only=True, mmap=True)
+            recipe = payload.get("recipe") if isinstance(payload, dict) else None
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.warning("could not read the pre-training recipe of %s: %s", init, exc)
+    out = paper_deviations(cfg, recipe)
+    if init and recipe is None:
+        out.append("pre-training recipe not recorded in the encoder export (an older export)")
+    return out
 
 
 def fold_decisions(model_dir: Path) -> list[dict[str, Any]]:

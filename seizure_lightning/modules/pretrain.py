@@ -309,11 +309,12 @@ class DenoisingPretrainModule(pl.LightningModule):
 
     # -- export --------------------------------------------------------------------------------
     def export_encoder(self, path: str | Path, subjects_seen: Iterable[str],
-                       subjects_unknown: bool = False) -> Path:
+                       subjects_unknown: bool = False, recipe: dict | None = None) -> Path:
         """Encoder-only file for the classifier (call on rank zero only under DDP);
         ``subjects_unknown``: some contextual clips had no subject id (an overlap with a test
-        subject can then not be ruled out)."""
+        subject can then not be ruled out); ``recipe``: how it was pre-trained (plain values)."""
         extra = {
+            "recipe": dict(recipe or {}),
             "mask_descriptor": self.mask_descriptor.detach().cpu().clone(),
             "pad_descriptor": self.pad_descriptor.detach().cpu().clone(),
             "subjects_unknown": bool(subjects_unknown),

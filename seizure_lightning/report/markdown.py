@@ -113,6 +113,8 @@ def _extra_section(extra: dict[str, Any]) -> list[str]:
         elif isinstance(value, dict):
             shown = ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
             lines.append(f"- {key}: {shown or '(none)'}")
+        elif isinstance(value, list | tuple) and any(" " in str(v) for v in value):
+            lines += [f"- {key}:", *(f"  - {v}" for v in value)]
         else:
             shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else _fmt(value)
             lines.append(f"- {key}: {shown or '(none)'}")

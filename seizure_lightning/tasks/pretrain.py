@@ -42,13 +42,30 @@ def pretrain(cfg: DictConfig) -> float | None:
         if trainer.is_global_zero:
             export = Path(cfg.pretrain.export or run_dir / "encoder.pt")
             module.export_encoder(export, datamodule.subjects_seen(),
-                                  datamodule.has_unknown_subjects())
+                                  datamodule.has_unknown_subjects(), recipe(cfg, metrics))
             atomic_write_json(run_dir / "metrics.json", metrics)
             log.info("encoder export: %s", export)
             _report(metrics)
     finally:
         finish_loggers(loggers)
     return metrics.get("val/loss", metrics.get("train/loss"))
+
+
+def recipe(cfg: DictConfig, metrics: dict[str, float]) -> dict:
+    """How this encoder was pre-trained (stored in the export; a LOSO report compares it with
+    the paper's method, loso/deviations.py)."""
+    clip = cfg.trainer.get("gradient_clip_val")
+    return {
+        "loss_on": str(cfg.pretrain.module.corruption.loss_on),
+        "crop_mode": str(cfg.data.get("crop_mode", "fixed_k")),
+        "n_crops": int(cfg.data.get("n_crops", 1)),
+        "features": str(cfg.data.get("features", "cached")),
+        "val_fraction": float(cfg.data.get("val_fraction", 0.0)),
+        "gradient_clip_val": None if clip is None else float(clip),
+        "backbone_arch": str(cfg.backbone.arch),
+        "max_epochs": int(cfg.trainer.max_epochs),
+        "pretext_ratio": metrics.get("val/pretext/ratio"),
+    }
 
 
 def _report(metrics: dict[str, float]) -> None:

@@ -1,0 +1,48 @@
+"""The report's "deviations from the paper": none for paper/*, each framework option named."""
+
+from __future__ import annotations
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from seizure_lightning.loso.deviations import (
+    PAPER_PRETRAIN,
+    finetune_deviations,
+    paper_deviations,
+    pretrain_deviations,
+)
+from tests.conftest import CONFIG_DIR
+
+
+def _compose(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def test_the_papers_own_run_deviates_only_by_the_stated_two() -> None:
+    cfg = _compose("+experiment=paper/loso", "pretrained=/x/encoder.pt")
+    assert finetune_deviations(cfg) == []
+    recipe = {**PAPER_PRETRAIN, "n_crops": 4, "features": "cached"}
+    got = pretrain_deviations(recipe)
+    assert len(got) == 2 and "mean over positions" in got[0] and "4 random crops" in got[1]
+    assert pretrain_deviations({**recipe, "features": "online"}) == got[:1]
+
+
+def test_framework_options_are_each_named() -> None:
+    cfg = _compose("+experiment=loso", "model=tiny_probe", "loso=recipe", "pretrained=/x/e.pt")
+    got = " | ".join(paper_deviations(cfg, {"loss_on": "corrupted", "crop_mode": "fixed_k",
+                                            "val_fraction": 0.1, "gradient_clip_val": 1.0,
+                                            "backbone_arch": "resnet18"}))
+    for needle in ("encoder d_model 64", "frozen", "model.encoder.input_norm=energy",
+                   "loso.decision=val_threshold", "nested selection", "random-weight",
+                   "trainer.gradient_clip_val=1.0", "data.split.val_fraction=0.15",
+                   "pre-training loss_on=corrupted", "pre-training crop_mode=fixed_k",
+                   "pre-training val_fraction=0.1"):
+        assert needle in got, (needle, got)
+    scratch = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch"), None)
+    assert any("no pre-training" in d for d in scratch)
+    baseline = paper_deviations(_compose("+experiment=loso", "model=motion_spectrum"), None)
+    assert baseline == ["model motion_spectrum: a baseline, not the paper's Transformer"]
