@@ -65,6 +65,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--no-profile", action="store_true",
+                   help="skip the profiled step (top kernels) and the matmul peak")
     p.add_argument("--peak-tflops", type=float, default=None, help="GPU bf16 peak override")
     return p.parse_args()
 
@@ -112,6 +114,20 @@ def train_step(
     opt.step()
     opt.zero_grad(set_to_none=True)
     return float(loss.detach())  # synchronises the device
+
+
+def profile_step(module, opt, batch, bf16: bool, top: int = 8) -> list[dict[str, Any]]:
+    """One train step under torch.profiler: the ops with the most self time (where it goes)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        train_step(module, opt, batch, bf16)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return [{"op": e.key, "calls": e.count, "self_ms": round(e.self_cpu_time_total / 1e3, 1),
+             "share": round(e.self_cpu_time_total / total, 3)} for e in rows]
 
 
 def resnet152_backbone() -> nn.Module:
@@ -239,6 +255,13 @@ def main() -> dict[str, Any]:
             f"cached steps), scaled to {B * L} frames, + the measured train step"
         )
 
+    profile = None if args.no_profile else profile_step(module, opt, batch, args.bf16)
+    peak_gflops = None
+    if not args.no_profile and DEVICE.type == "cpu":
+        from bench_extract import matmul_gflops
+
+        peak_gflops = matmul_gflops(torch.bfloat16 if args.bf16 else torch.float32, "cpu")
+
     tokens = B * L
     six_nt = 6 * n_params * tokens
     result = {
@@ -268,6 +291,9 @@ def main() -> dict[str, Any]:
             "step_gflop_6NT": six_nt / 1e9,
             "achieved_gflops_counted": flops_step / step_s / 1e9,
             "achieved_gflops_6NT": six_nt / step_s / 1e9,
+            "matmul_peak_gflops": peak_gflops,
+            "peak_fraction": (flops_step / step_s / 1e9 / peak_gflops) if peak_gflops else None,
+            "top_kernels": profile,
         },
         "online": {
             "mode": mode,

@@ -33,6 +33,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_isa() -> list[str]:
+    """The SIMD / matrix extensions of this CPU that decide the fast path (from /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [f for f in ISA_FLAGS if f in flags]
+    except OSError:
+        pass
+    return []
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, bf16 support, GPU (if any) and library versions."""
     import torch
@@ -44,6 +60,9 @@ def machine_info() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_bf16": cpu_supports_bf16(),
+        "cpu_isa": cpu_isa(),
+        # what `precision: auto` runs here: bf16 autocast where the CPU has native bf16, else fp32
+        "cpu_precision": "bf16" if cpu_supports_bf16() else "fp32",
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "platform": platform.platform(),
         "gpu": None,

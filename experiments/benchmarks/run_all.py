@@ -53,6 +53,10 @@ def benches(bf16: bool) -> list[Bench]:
               [*prec, "--batch", "2", "--iters", "1", "--backbone-frames", "32"], 400),
         Bench("loader", "bench_loader.py", ["--epochs", "3"], ["--epochs", "2"], 400),
         Bench("memory", "bench_memory.py", ["--clips", "16"], ["--clips", "8"], 300),
+        Bench("preprocess", "bench_preprocess.py", ["--preset", "tiny"],
+              ["--preset", "tiny", "--max-clips", "1"], 600),
+        Bench("sweep", "bench_sweep.py", ["--preset", "demo", "--epochs", "25"],
+              ["--preset", "tiny", "--epochs", "3"], 1800),
         Bench("gpu", "bench_pretrain_step.py",
               ["--device", "cuda", "--bf16", "--batch", "32", "--iters", "10", "--warmup", "3"],
               ["--device", "cuda", "--bf16", "--batch", "16", "--iters", "3"], 400),
@@ -108,8 +112,13 @@ def fig_pretrain(r: dict[str, Any], _: dict) -> dict[str, Any]:
         "ratio": f"{speedup / limit:.2f}x the FLOP ratio (backbone "
                  f"{r['online']['backbone_achieved_gflops']:.0f} vs step "
                  f"{r['cached']['achieved_gflops_counted']:.0f} GFLOP/s)",
-        "pass": speedup >= r["target_speedup"],
+        # issue 18: the cached step at >= 0.9 of the FLOP ratio (or the profile says why not)
+        "pass": speedup >= r["target_speedup"] and speedup >= 0.9 * limit,
     }
+    peak = r["cached"].get("matmul_peak_gflops")
+    if peak:
+        row["ratio"] += (f"; step at {r['cached']['peak_fraction']:.0%} of the "
+                         f"{peak:.0f} GFLOP/s matmul peak")
     if not row["pass"]:
         if limit < r["target_speedup"]:
             row["why"] = f"the FLOP ratio itself is {limit:.1f}x at this setting"
@@ -117,9 +126,59 @@ def fig_pretrain(r: dict[str, Any], _: dict) -> dict[str, Any]:
             row["why"] = (
                 f"the backbone ran at {r['online']['backbone_achieved_gflops']:.0f} GFLOP/s vs "
                 f"the train step's {r['cached']['achieved_gflops_counted']:.0f}: the step is "
-                "relatively slower on this CPU than the FLOP count says (attention/softmax/AdamW "
-                "are memory-bound), load from other processes hits both paths"
+                "relatively slower on this CPU than the FLOP count says"
             )
+            kernels = r["cached"].get("top_kernels")
+            if kernels:
+                row["why"] += "; where the step's time goes (torch.profiler, self time): " + (
+                    ", ".join(f"{k['op']} {k['share']:.0%}" for k in kernels[:6]))
+    return row
+
+
+def fig_preprocess(r: dict[str, Any], _: dict) -> dict[str, Any]:
+    b = r["backbone"]
+    row = {
+        "figure": f"end-to-end preprocessing, `+experiment=preprocess data=contextual` "
+                  f"({b['arch']} {b['precision']}, {b['crops']} crops/frame, "
+                  f"{r['decode_workers']} decode workers; {r['manifest']})",
+        "measured": f"{r['end_to_end_frames_per_s']} frames/s",
+        "target": f">= {r['target_ratio']} of backbone-only",
+        "reference": f"backbone alone on the same frames and crops "
+                     f"{r['backbone_only_frames_per_s']} frames/s; decoding alone "
+                     f"{r['decode_only_frames_per_s']} frames/s",
+        "ratio": f"{r['ratio']:.2f} of backbone-only",
+        "pass": bool(r["meets_target"]),
+    }
+    if not row["pass"]:
+        row["why"] = ("decoding and cache writing are not hidden behind the backbone: decode "
+                      f"{r['seconds']['decode_only']} s, backbone {r['seconds']['backbone_only']} s, "
+                      f"end to end {r['seconds']['end_to_end']} s")
+    return row
+
+
+def fig_sweep(r: dict[str, Any], _: dict) -> dict[str, Any]:
+    s, runs = r["setup"], r["runs"]
+    one = runs.get("jobs=1") or next(iter(runs.values()))
+    walls = ", ".join(f"{k.replace('jobs=', '')} worker(s) {v['sweep_s']:.0f} s"
+                      for k, v in runs.items())
+    speedup = r.get("speedup_2_vs_1")
+    row = {
+        "figure": f"LOSO sweep, {one['folds']} folds of `model={s['model']}`, "
+                  f"{s['epochs']} epochs, synth={s['preset']} (1 thread per fold)",
+        "measured": f"{walls}; one fold: fit {one['fold_fit_s']:.1f} s, everything else "
+                    f"{one['fold_overhead_s']:.1f} s",
+        "target": "cache read, never rebuilt; 2 workers faster than 1",
+        "reference": f"per fold outside fit: set-up {one['fold_setup_s']:.1f} s, test "
+                     f"{one['fold_test_s']:.1f} s, the rest process start, config, report; "
+                     f"cache shards untouched: {'yes' if r['cache_untouched'] else 'NO'}",
+        "ratio": (f"{one['overhead_fraction']:.0%} of a fold outside training"
+                  + (f"; 2 vs 1 worker {speedup:.2f}x" if speedup else "")),
+        "pass": bool(r["cache_untouched"]) and (speedup is None or speedup > 1.0),
+    }
+    if not row["pass"]:
+        row["why"] = ("the cache was rewritten during the sweep" if not r["cache_untouched"] else
+                      "each joblib worker is a fresh process that imports torch and Lightning "
+                      "once; with few, short folds that start-up outweighs the parallel training")
     return row
 
 
@@ -258,7 +317,8 @@ def fig_gpu(r: dict[str, Any], _: dict) -> dict[str, Any]:
 
 FIGURES: dict[str, Callable[[dict, dict], dict]] = {
     "pretrain_step": fig_pretrain, "extract": fig_extract, "decode": fig_decode,
-    "loader": fig_loader, "memory": fig_memory, "gpu": fig_gpu,
+    "loader": fig_loader, "memory": fig_memory, "preprocess": fig_preprocess,
+    "sweep": fig_sweep, "gpu": fig_gpu,
 }
 
 
@@ -288,7 +348,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"`make bench`).",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
-        f"{m['memory_gib']} GiB, CPU bf16: {'yes' if m['cpu_bf16'] else 'no'}, GPU: {gpu}; "
+        f"{m['memory_gib']} GiB, CPU bf16: {'yes' if m['cpu_bf16'] else 'no'} "
+        f"(ISA: {' '.join(m.get('cpu_isa') or []) or 'unknown'}; `precision: auto` runs "
+        f"{m.get('cpu_precision', '?')} here), GPU: {gpu}; "
         f"load average (1 min) {report['load_average_start']} at start, "
         f"{report['load_average_end']} at end.",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -163,10 +164,11 @@ def pretrain_overlap(cfg: DictConfig, test_subject: str | None) -> bool | str | 
 
 
 def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,
-          loggers: list) -> tuple[pl.Trainer, ClassifierModule, Any]:
+          loggers: list, timings: dict[str, float] | None = None,
+          ) -> tuple[pl.Trainer, ClassifierModule, Any]:
     """Fit the classifier of ``cfg`` on the fold's training subjects; its checkpoints go to
     ``run_dir/checkpoints`` (``config_hash``: recorded there, and only a checkpoint of the same
-    config is resumed)."""
+    config is resumed). ``timings["fit"]`` accumulates the seconds spent in ``trainer.fit``."""
     datamodule = build_datamodule(cfg)
     module = build_module(cfg.model, cfg)  # class weights: from the training fold, after setup
     metadata = {CKPT_KEY: input_settings(cfg)}
@@ -174,12 +176,16 @@ def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,
         metadata[CONFIG_HASH_KEY] = config_hash
     callbacks = [*build_callbacks(cfg), CheckpointMetadata(metadata), TrainingFoldClassWeights()]
     trainer = build_trainer(cfg, run_dir, loggers, callbacks)
+    t0 = time.perf_counter()
     trainer.fit(module, datamodule=datamodule,
                 ckpt_path=fold_resume_checkpoint(cfg, run_dir, config_hash))
+    if timings is not None:
+        timings["fit"] = timings.get("fit", 0.0) + time.perf_counter() - t0
     return trainer, module, datamodule
 
 
-def select(cfg: DictConfig, run_dir: Path, grid: list[dict[str, Any]]) -> tuple:
+def select(cfg: DictConfig, run_dir: Path, grid: list[dict[str, Any]],
+           timings: dict[str, float] | None = None) -> tuple:
     """Nested selection: train every candidate of ``loso.select.grid`` in ``run_dir/select/NN``
     and score it on the inner validation subjects; ``(trainer, module, datamodule, record)``
     of the best one."""
@@ -189,7 +195,8 @@ def select(cfg: DictConfig, run_dir: Path, grid: list[dict[str, Any]]) -> tuple:
     for i, values in enumerate(grid):
         folder = run_dir / "select" / f"{i:02d}"
         candidate = candidate_config(cfg, values, str(folder))
-        trainer, module, datamodule = train(candidate, folder, fold_config_hash(candidate), [])
+        trainer, module, datamodule = train(candidate, folder, fold_config_hash(candidate), [],
+                                            timings)
         loader = datamodule.val_dataloader()
         if not loader:
             raise ValueError("loso.select needs inner validation subjects: set "
@@ -238,24 +245,31 @@ def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> 
     loggers = setup_loggers(cfg, run_dir)
     summary: dict[str, Any] = {"fold": test_subject, "model": cfg.model.get("name"),
                                "pretrain_overlap": overlap}
+    t_start, timings = time.perf_counter(), {"fit": 0.0}
     try:
         if grid:
-            trainer, module, datamodule, summary["selection"] = select(cfg, run_dir, grid)
+            trainer, module, datamodule, summary["selection"] = select(cfg, run_dir, grid, timings)
             chosen = next(c for c in summary["selection"]["candidates"]
                           if c["values"] == summary["selection"]["chosen"])
             ckpt_dir = Path(chosen["dir"]) / "checkpoints"
             if loggers:
                 log_selection(loggers, summary["selection"])
         else:
-            trainer, module, datamodule = train(cfg, run_dir, config_hash, loggers)
+            trainer, module, datamodule = train(cfg, run_dir, config_hash, loggers, timings)
             ckpt_dir = run_dir / "checkpoints"
         summary["class_weights"] = module.class_weight.tolist()
         summary["split"] = datamodule.split
         summary["best_ckpt"] = _best_checkpoint(trainer)
+        t_trained = time.perf_counter()
         if datamodule.test_subject is not None:
             summary.update(test_fold(cfg, trainer, module, datamodule, run_dir, loggers,
                                      summary["best_ckpt"], ckpt_dir))
         summary["metrics"] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        # wall seconds: trainer.fit of every candidate; the set-up around it (data, model,
+        # trainer, candidate scoring); testing and writing the fold's files
+        summary["timings_s"] = {"fit": round(timings["fit"], 2),
+                                "setup": round(t_trained - t_start - timings["fit"], 2),
+                                "test": round(time.perf_counter() - t_trained, 2)}
     finally:
         finish_loggers(loggers)
     return summary
@@ -371,6 +385,8 @@ def loso_fold(cfg: DictConfig) -> float | None:
     if write:
         atomic_write_json(run_dir / "status.json", status)
         atomic_write_json(run_dir / "summary.json", summary)
-    log.info("fold %s (%s): accuracy %.3f on %d videos", subject, summary["model"],
-             summary["accuracy"], summary["n_videos"])
+    timings = summary.get("timings_s") or {}
+    log.info("fold %s (%s): accuracy %.3f on %d videos (fit %.1f s, set-up %.1f s, test %.1f s)",
+             subject, summary["model"], summary["accuracy"], summary["n_videos"],
+             *(timings.get(k, float("nan")) for k in ("fit", "setup", "test")))
     return summary.get("accuracy")
