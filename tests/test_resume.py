@@ -246,3 +246,54 @@ def test_resume_keeps_wandb_run_id(tmp_path: Path, shared_root: Path, tiny_datas
     assert len(offline_runs) == 2
     assert all(p.name.endswith(f"-{run_id}") for p in offline_runs)
     assert _load(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 1
+
+
+def test_rerun_resumes_the_newest_unfinished_run_of_the_same_key(tmp_path: Path) -> None:
+    """Re-running a command (a new timestamped folder) resumes its unfinished sibling of the same
+    config; never a finished one, never one of another config; resume_siblings=false opts out."""
+    from seizure_lightning.engine.checkpoints import run_resume_checkpoint
+    from seizure_lightning.engine.run_key import RUN_KEY_ENTRY
+
+    def run(name: str, key: str, age: float, finished: bool = False) -> Path:
+        ckpt = tmp_path / name / "checkpoints" / "last.ckpt"
+        ckpt.parent.mkdir(parents=True)
+        torch.save({RUN_KEY_ENTRY: key}, ckpt)
+        os.utime(ckpt, (time.time() - age, time.time() - age))
+        if finished:
+            (tmp_path / name / "metrics.json").write_text("{}")
+        return ckpt
+
+    cfg = OmegaConf.create({"ckpt_path": None})
+    old = run("2026-01-01_a", "k1", 300)
+    newer = run("2026-01-01_b", "k1", 200)
+    run("2026-01-01_c", "k2", 100)  # another config: never resumed
+    run("2026-01-01_d", "k1", 50, finished=True)  # finished: never resumed
+    this = tmp_path / "2026-01-02_new"
+    this.mkdir()
+    assert run_resume_checkpoint(cfg, this, "k1") == str(newer)
+    assert run_resume_checkpoint(cfg, this, "k3") is None
+    off = OmegaConf.create({"ckpt_path": None, "resume_siblings": False})
+    assert run_resume_checkpoint(off, this, "k1") is None
+    assert old.is_file()
+
+
+def test_pretraining_rerun_resumes_without_a_run_dir(cfg_factory, tmp_path: Path, caplog) -> None:
+    """The same pre-training command twice, the first one stopped after its checkpoint: the
+    second run continues from it instead of starting again."""
+    import logging
+
+    from seizure_lightning.tasks import run_task
+
+    first = cfg_factory("+experiment=pretrain")
+    first.paths.output_dir = str(tmp_path / "runs" / "first")
+    run_task(first)
+    (tmp_path / "runs" / "first" / "metrics.json").unlink()  # as if killed before the end
+    second = cfg_factory("+experiment=pretrain")
+    second.paths.output_dir = str(tmp_path / "runs" / "second")
+    with caplog.at_level(logging.INFO):
+        run_task(second)
+    assert "resuming the unfinished run first" in caplog.text
+    # Lightning restored the first run's state (its epoch counter and weights) in the second
+    restored = str(tmp_path / "runs" / "first" / "checkpoints" / "last.ckpt")
+    assert f"Restored all states from the checkpoint at {restored}" in caplog.text
+    assert (tmp_path / "runs" / "second" / "encoder.pt").is_file()

@@ -99,6 +99,33 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
     return None
 
 
+def run_resume_checkpoint(cfg: DictConfig, run_dir: Path, run_key: str,
+                          finished_marker: str = "metrics.json") -> str | None:
+    """``resume_checkpoint``; when this run dir has nothing to resume, the ``last.ckpt`` of the
+    newest unfinished sibling run (same parent folder) written under the same ``run_key``, so
+    re-running the same command resumes it (a finished run has ``finished_marker``; a run of
+    another config, manifest or code version is never resumed). ``cfg.resume_siblings=false``
+    turns it off."""
+    found = resume_checkpoint(cfg, run_dir)
+    if found is not None or cfg.get("ckpt_path") is not None:
+        return found
+    if not cfg.get("resume_siblings", True) or not run_dir.parent.is_dir():
+        return None
+    from seizure_lightning.engine.run_key import RUN_KEY_ENTRY
+
+    siblings = [d for d in run_dir.parent.iterdir()
+                if d.is_dir() and d.resolve() != run_dir.resolve()
+                and not (d / finished_marker).exists()]
+    candidates = [c for d in siblings if (c := latest_checkpoint(d)) is not None]
+    for ckpt in sorted(candidates, key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        if read_checkpoint_entry(ckpt, RUN_KEY_ENTRY) == run_key:
+            log.info("resuming the unfinished run %s of the same config from %s (this run "
+                     "writes to %s; resume_siblings=false starts afresh)", ckpt.parent.parent.name
+                     if ckpt.parent.name == "checkpoints" else ckpt.parent.name, ckpt, run_dir)
+            return str(ckpt)
+    return None
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The most recent resumable checkpoint of a run dir (and leftovers of killed writes
     removed), or None."""

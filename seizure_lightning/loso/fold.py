@@ -9,7 +9,6 @@ checkpoint written under that key.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import traceback
@@ -28,6 +27,7 @@ from seizure_lightning.engine.checkpoints import (
 )
 from seizure_lightning.engine.inference import CKPT_KEY, predict_windows, video_predictions
 from seizure_lightning.engine.loggers import finish_loggers, setup_loggers
+from seizure_lightning.engine.run_key import config_hash
 from seizure_lightning.engine.trainer import (
     build_callbacks,
     build_datamodule,
@@ -49,13 +49,10 @@ from seizure_lightning.models.encoder_export import load_encoder_export
 from seizure_lightning.modules.classifier import ClassifierModule
 from seizure_lightning.utils.io import atomic_copy, atomic_write_json
 from seizure_lightning.utils.logging import get_logger, global_rank
-from seizure_lightning.utils.run_info import git_sha
 
 log = get_logger(__name__)
 
 CONFIG_HASH_KEY = "seizure_lightning_fold_config_hash"
-# config keys that do not change a fold's result (where it runs, how it logs)
-_VOLATILE = ("paths", "hydra", "logger", "callbacks", "print_config", "name", "tags", "ckpt_path")
 
 
 # ----------------------------------------------------------------------------- the fold's key
@@ -63,42 +60,12 @@ def fold_config_hash(cfg: DictConfig) -> str:
     """A hash of everything that defines the fold's result: the config (less where it runs and
     how it reports), the bytes of the encoder export and of the manifest it reads, and the
     code's version (package version and git SHA)."""
-    container = OmegaConf.to_container(cfg, resolve=False)
-    for key in _VOLATILE:
-        container.pop(key, None)
-    for key in ("data_dir", "cache_dir"):
-        container.get("data", {}).pop(key, None)
-    for key in ("compare", "n_boot", "report", "name", "skip_finished"):  # the sweep's report
-        container.get("loso", {}).pop(key, None)
-    container["_inputs"] = {
-        "encoder_export": file_digest(cfg.model.get("init_from")),
-        "manifest": file_digest(cfg.data.get("manifest")),
-        "code": code_version(),
-    }
-    text = json.dumps(container, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def file_digest(path: str | None) -> str | None:
-    """SHA-256 of a file's bytes (None: no file named or none there)."""
-    if not path or not Path(str(path)).is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def code_version() -> str:
-    """The package version and, in a git checkout, the commit."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        pkg = version("seizure-lightning")
-    except PackageNotFoundError:
-        pkg = "unknown"
-    return f"{pkg}+{git_sha() or 'nogit'}"
+    return config_hash(
+        cfg,
+        {"encoder_export": cfg.model.get("init_from"), "manifest": cfg.data.get("manifest")},
+        drop=("data.data_dir", "data.cache_dir",
+              *(f"loso.{k}" for k in ("compare", "n_boot", "report", "name", "skip_finished"))),
+    )
 
 
 def finished(run_dir: Path, config_hash: str) -> bool:

@@ -7,8 +7,9 @@ from pathlib import Path
 import lightning.pytorch as pl
 from omegaconf import DictConfig
 
-from seizure_lightning.engine.checkpoints import resume_checkpoint
+from seizure_lightning.engine.checkpoints import CheckpointMetadata, run_resume_checkpoint
 from seizure_lightning.engine.loggers import finish_loggers, setup_loggers
+from seizure_lightning.engine.run_key import RUN_KEY_ENTRY, training_run_key
 from seizure_lightning.engine.trainer import (
     build_callbacks,
     build_datamodule,
@@ -35,9 +36,12 @@ def pretrain(cfg: DictConfig) -> float | None:
     module = build_module(cfg.pretrain.module, cfg)
     loggers = setup_loggers(cfg, run_dir)
     try:
-        callbacks = [*build_callbacks(cfg), SpecialDescriptors()]
+        key = training_run_key(cfg)
+        callbacks = [*build_callbacks(cfg), SpecialDescriptors(),
+                     CheckpointMetadata({RUN_KEY_ENTRY: key})]
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, run_dir))
+        trainer.fit(module, datamodule=datamodule,
+                    ckpt_path=run_resume_checkpoint(cfg, run_dir, key))
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if trainer.is_global_zero:
             export = Path(cfg.pretrain.export or run_dir / "encoder.pt")
