@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from seizure_lightning.data.extraction import (
     ClipFeaturizer,
@@ -38,6 +37,7 @@ from seizure_lightning.features.frame_encoder import FrameEncoder
 from seizure_lightning.features.transforms import crop_offsets
 from seizure_lightning.utils.io import atomic_save_npy, atomic_write_json
 from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.progress import progress
 
 log = get_logger(__name__)
 
@@ -372,7 +372,7 @@ def _extract_shards(
     todo: list[int],
     cfg: ExtractionConfig,
     featurizer: ClipFeaturizer,
-    progress: bool,
+    progress_on: bool,
     rank: int,
 ) -> None:
     by_id = {item_id(r): r for r in records}
@@ -385,12 +385,12 @@ def _extract_shards(
         persistent_workers=False,
         prefetch_factor=2 if cfg.num_workers else None,
     )
-    bar = tqdm(
+    bar = progress(
         total=expected_frames(order, cfg.frames.fps),
         unit="frame",
-        unit_scale=True,
-        disable=not progress,
+        disable=not progress_on,
         desc=f"descriptors (rank {rank}, {len(todo)} shard(s))",
+        unit_scale=True,
         dynamic_ncols=True,
     )
     pending = iter(todo)

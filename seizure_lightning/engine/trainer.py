@@ -61,13 +61,19 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     ``enable_progress_bar: false``)."""
     from lightning.pytorch.callbacks import ProgressBar
 
+    from seizure_lightning.engine.progress import PlainProgressBar
+    from seizure_lightning.utils.progress import progress_mode
+
     bar = cfg.trainer.get("enable_progress_bar", True)
+    mode = progress_mode()  # SEIZURE_LIGHTNING_PROGRESS: bar | plain | off (auto by default)
     callbacks = []
     for node in (cfg.get("callbacks") or {}).values():
         if isinstance(node, DictConfig) and "_target_" in node:
             callback = instantiate(node)
-            if bar or not isinstance(callback, ProgressBar):
+            if not isinstance(callback, ProgressBar) or (bar and mode == "bar"):
                 callbacks.append(callback)
+            elif bar and mode == "plain":  # no \r redraws: log lines in SLURM files, CI, sweeps
+                callbacks.append(PlainProgressBar())
     return callbacks
 
 
@@ -93,6 +99,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list | None = None,
         callbacks.append(RNGStateCheckpoint())
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg.update(overrides)
+    from lightning.pytorch.callbacks import ProgressBar
+
+    if not any(isinstance(c, ProgressBar) for c in callbacks):  # else Lightning adds its tqdm bar
+        trainer_cfg["enable_progress_bar"] = False
     return instantiate(
         trainer_cfg, callbacks=callbacks, logger=loggers if loggers else False,
         plugins=plugins, _convert_="all",

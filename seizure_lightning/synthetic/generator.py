@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from seizure_lightning.utils.io import atomic_dir
 from seizure_lightning.utils.logging import get_logger
+from seizure_lightning.utils.progress import progress as progress_counter
 
 from . import motion as mo
 from .encode import VideoWriter
@@ -261,9 +261,8 @@ def _build(
     order = sorted(plans, key=lambda p: (p.subject.index, p.index))
     job = functools.partial(_render, cfg, seed, root)
     rows: dict[int, dict] = {}
-    bar = tqdm(
-        total=len(plans), desc="synthetic EMU", unit="video", disable=None if progress else True
-    )
+    bar = progress_counter(total=len(plans), desc="synthetic EMU", unit="video",
+                           disable=not progress)
     with bar, contextlib.ExitStack() as stack:
         if workers > 1:
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"

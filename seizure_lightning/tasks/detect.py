@@ -20,10 +20,9 @@ log = get_logger(__name__)
 
 def detect(cfg: DictConfig) -> str:
     """Detect the patient in every video of the seizure manifest; write tracks + a manifest."""
-    from tqdm.auto import tqdm
-
     from seizure_lightning.features.detector import build_detector, detect_boxes
     from seizure_lightning.features.frame_encoder import resolve_device
+    from seizure_lightning.utils.progress import progress_iter
 
     d = cfg.detect
     datamodule = build_datamodule(cfg)
@@ -32,7 +31,7 @@ def detect(cfg: DictConfig) -> str:
     model = build_detector(d.arch, d.weights)
     device = str(resolve_device(d.device))
     rows = []
-    for record in tqdm(datamodule.records, desc="detect", unit="video"):
+    for record in progress_iter(datamodule.records, desc="detect", unit="video"):
         csv = out / "boxes" / f"{record.video_id}.csv"
         if not csv.is_file():  # resumable: finished tracks are kept
             detect_boxes(record.path, csv, model=model, every=int(d.every_n_frames),
