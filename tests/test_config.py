@@ -142,3 +142,27 @@ def test_a_run_logs_each_event_once(tmp_path: Path) -> None:
     assert text.count("GPU available") == 1  # not once by Lightning's handler and once by Hydra's
     assert "Tip:" not in text
     assert "LeafSpec" not in text
+
+
+def test_skipped_rows_are_reported_once(tmp_path: Path, tiny_dataset: Path) -> None:
+    manifest = tiny_dataset / "seizures_with_a_bad_row.csv"
+    rows = (tiny_dataset / "seizures.csv").read_text().rstrip("\n")
+    manifest.write_text(rows + "\nSZ9999,P01,ES,videos/missing.mp4,,,\n")
+    args = ["+experiment=preprocess", f"data.manifest={manifest}", "data.skip_bad_rows=true",
+            "backbone=tiny", "frames=tiny", f"paths.root_dir={tmp_path}", "logger=none",
+            "print_config=false"]
+    done = run_cli(args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = done.stdout + done.stderr
+    assert text.count("skipping 1 bad row") == 1 and "missing.mp4" in text
+
+
+def test_help_opens_with_usage_and_every_experiment(tmp_path: Path) -> None:
+    done = run_cli(["--help"], cwd=tmp_path)
+    assert done.returncode == 0
+    head = done.stdout.split("== Configuration groups")[0]
+    assert head.startswith("seizure-lightning:") and "Usage:" in head
+    experiments = sorted(str(p.relative_to(CONFIG_DIR / "experiment").with_suffix(""))
+                         for p in (CONFIG_DIR / "experiment").rglob("*.yaml"))
+    for name in experiments:
+        assert f"\n  {name} " in head, f"--help does not list +experiment={name}"

@@ -297,3 +297,27 @@ def test_pretraining_rerun_resumes_without_a_run_dir(cfg_factory, tmp_path: Path
     restored = str(tmp_path / "runs" / "first" / "checkpoints" / "last.ckpt")
     assert f"Restored all states from the checkpoint at {restored}" in caplog.text
     assert (tmp_path / "runs" / "second" / "encoder.pt").is_file()
+
+
+class _NotData:  # a pickled object: what a tampered checkpoint could carry
+    pass
+
+
+def test_resume_never_unpickles_objects(cfg_factory, tmp_path: Path) -> None:
+    """Resuming loads checkpoints with weights_only=True, whatever torch's default."""
+    import pickle
+
+    from seizure_lightning.tasks import run_task
+
+    first = cfg_factory("+experiment=pretrain")
+    first.paths.output_dir = str(tmp_path / "runs" / "first")
+    run_task(first)
+    ckpt_path = tmp_path / "runs" / "first" / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=False, map_location="cpu")
+    ckpt["tampered"] = _NotData()
+    torch.save(ckpt, ckpt_path)
+    (tmp_path / "runs" / "first" / "metrics.json").unlink()
+    second = cfg_factory("+experiment=pretrain")
+    second.paths.output_dir = str(tmp_path / "runs" / "second")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        run_task(second)

@@ -145,7 +145,8 @@ def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,
     trainer = build_trainer(cfg, run_dir, loggers, callbacks)
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=datamodule,
-                ckpt_path=fold_resume_checkpoint(cfg, run_dir, config_hash))
+                ckpt_path=fold_resume_checkpoint(cfg, run_dir, config_hash),
+                weights_only=True)  # a checkpoint is data: never unpickle code from it
     if timings is not None:
         timings["fit"] = timings.get("fit", 0.0) + time.perf_counter() - t0
     return trainer, module, datamodule

@@ -41,7 +41,7 @@ def pretrain(cfg: DictConfig) -> float | None:
                      CheckpointMetadata({RUN_KEY_ENTRY: key})]
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)
         trainer.fit(module, datamodule=datamodule,
-                    ckpt_path=run_resume_checkpoint(cfg, run_dir, key))
+                    ckpt_path=run_resume_checkpoint(cfg, run_dir, key), weights_only=True)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if trainer.is_global_zero:
             export = Path(cfg.pretrain.export or run_dir / "encoder.pt")

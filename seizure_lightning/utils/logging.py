@@ -66,3 +66,6 @@ def one_line_per_event() -> None:
             handler.addFilter(_DropAdverts())
     # torch's pytree deprecation inside Lightning, once per step and process: not the user's
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # skipped manifest rows are logged (once, with every row); the same text as a Python
+    # warning would print it a second time. Library callers still get the ManifestWarning.
+    warnings.filterwarnings("ignore", message=r"manifest .*: skipping \d+ bad row")
