@@ -2,8 +2,12 @@
 
 torchvision detectors (COCO label 1 = person): ``ssdlite320_mobilenet_v3_large`` (default, fast)
 or ``fasterrcnn_resnet50_fpn``. Weights come from torchvision's loading API (``"DEFAULT"``), a
-local checkpoint path, or ``None`` (random init, offline tests). Per frame the highest-scoring
-person is kept; frames without one are left out of the track (the loader interpolates them).
+local checkpoint path, or ``None`` (random init, offline tests). Every person above the score
+threshold is kept per sampled frame; the detections are linked into tracks over time and the
+patient's track is written (``features/tracking.py``: present longest, least displaced, on the
+bed), not the best-scoring person of each frame (often a nurse). Frames without the patient are
+left out of the track (the loader interpolates them and smooths the track,
+``frames.box_smooth_frames``).
 If nothing is detected in the whole video (e.g. random weights), the track is one whole-frame
 box at frame 0 (``fallback_full_frame=True``, logged), so every video gets a usable track.
 """
@@ -16,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seizure_lightning.features.tracking import choose_patient, link_tracks
 from seizure_lightning.features.video import iter_source_frames, source_timestamps
 from seizure_lightning.utils.io import atomic_write_text
 from seizure_lightning.utils.logging import get_logger
@@ -67,26 +72,36 @@ def detect_boxes(
     device: str = "cpu",
     backend: str = "auto",
     fallback_full_frame: bool = True,
+    bed: tuple[float, float, float, float] | None = None,
 ) -> Path:
-    """Detect the patient (best person) on every ``every``-th source frame; write the track CSV.
-
-    Returns ``out_csv`` (written atomically).
+    """Detect every person on every ``every``-th source frame, keep the patient's track (``bed``:
+    an optional bed region ``x1, y1, x2, y2`` in source pixels that favours tracks on it); write
+    the track CSV (atomically) and return its path.
     """
     model = (model or build_detector(arch, weights)).to(device)
     n_source = len(source_timestamps(video_path, backend)) - 1
     wanted = np.arange(0, n_source, max(1, int(every)))
-    rows: list[str] = []
+    detections: list[tuple[int, np.ndarray, np.ndarray]] = []
     width = height = 0
     for idx, frames in iter_source_frames(video_path, wanted, backend=backend, chunk=batch_size):
         height, width = frames.shape[1:3]
         images = [torch.from_numpy(f).permute(2, 0, 1).float().div(255).to(device) for f in frames]
         for i, det in zip(idx, model(images)):
             keep = (det["labels"] == PERSON_LABEL) & (det["scores"] >= score_threshold)
-            if keep.any():
-                best = int(torch.argmax(torch.where(keep, det["scores"], -1.0)))
-                x1, y1, x2, y2 = det["boxes"][best].tolist()
-                if x2 > x1 and y2 > y1:
-                    rows.append(f"{int(i)},{x1:.2f},{y1:.2f},{x2:.2f},{y2:.2f}")
+            boxes = det["boxes"][keep].detach().cpu().numpy().reshape(-1, 4)
+            scores = det["scores"][keep].detach().cpu().numpy()
+            valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            detections.append((int(i), boxes[valid], scores[valid]))
+    tracks = link_tracks(detections)
+    chosen = choose_patient(tracks, len(detections), width, height, bed)
+    rows: list[str] = []
+    if chosen is not None:
+        if len(tracks) > 1:
+            log.info("%s: %d people tracked, kept the patient's track (%d of %d sampled frames)",
+                     Path(video_path).name, len(tracks), len(tracks[chosen].frames),
+                     len(detections))
+        rows = [f"{int(f)},{x1:.2f},{y1:.2f},{x2:.2f},{y2:.2f}"
+                for f, x1, y1, x2, y2 in tracks[chosen].as_array()]
     if not rows:
         if not fallback_full_frame:
             raise RuntimeError(f"no person detected in {video_path}")
