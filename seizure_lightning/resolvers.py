@@ -61,6 +61,8 @@ def register_resolvers() -> None:
     (idempotent)."""
     if not OmegaConf.has_resolver("sl.run_id"):
         OmegaConf.register_new_resolver("sl.run_id", run_id, use_cache=True)
+    if not OmegaConf.has_resolver("sl.cwd"):  # the launch folder, also where Hydra is not set up
+        OmegaConf.register_new_resolver("sl.cwd", lambda: os.getcwd())  # (a sweep's callbacks)
     if not OmegaConf.has_resolver("sl.dataset_tag"):
         OmegaConf.register_new_resolver("sl.dataset_tag", dataset_tag)
     if not OmegaConf.has_resolver("sl.loso_subjects"):

@@ -239,8 +239,8 @@ def fig_decode(r: dict[str, Any], results: dict) -> dict[str, Any]:
         row["why"] = (
             f"H.264 decoding itself (no colour conversion, no resize) runs at {raw:.0f} "
             f"frames/s = {raw / ext_fps:.1f}x extraction on these cores; our path reaches "
-            f"{fps / raw:.0%} of it (the rest is the bicubic 720p->128x171 RGB scale). A 720p "
-            "decode costs one core ~2-4 ms per frame, the same cores that run the backbone"
+            f"{fps / raw:.0%} of it (the rest is the bicubic 720p->128x171 RGB scale); decoding "
+            "runs on the same cores as the backbone"
             if raw / ext_fps < 10 else
             f"our path reaches {fps / raw:.0%} of libavcodec's decode-only rate; the bicubic "
             "720p->128x171 RGB scale is the remaining cost"
