@@ -59,3 +59,10 @@ def test_training_without_a_terminal_logs_plain_lines(tmp_path: Path) -> None:
     assert "epoch 1/1, batch 1/" in out and "ETA" in out
     assert "trained 1 epoch(s)" in out
     assert "descriptors (rank 0" in out and "(done)" in out
+    # one line per event: no log line (timestamps stripped) repeated more than a few times
+    import collections
+    import re
+
+    lines = [re.sub(r"^\[[^\]]*\]", "", line).strip() for line in out.splitlines()]
+    repeats = collections.Counter(line for line in lines if line and "epoch " not in line)
+    assert max(repeats.values()) <= 3, repeats.most_common(3)
