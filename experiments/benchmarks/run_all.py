@@ -47,7 +47,7 @@ def benches(bf16: bool) -> list[Bench]:
     return [
         Bench("decode", "bench_decode.py", ["--seconds", "8", "--repeats", "3"],
               ["--seconds", "4", "--repeats", "2"], 180),
-        Bench("extract", "bench_extract.py", ["--frames", "128", "--repeats", "3"],
+        Bench("extract", "bench_extract.py", ["--frames", "256", "--batch-size", "64", "--repeats", "3"],
               ["--frames", "64", "--repeats", "1"], 300),
         Bench("pretrain_step", "bench_pretrain_step.py", [*prec, "--batch", "4", "--iters", "2"],
               [*prec, "--batch", "2", "--iters", "1", "--backbone-frames", "32"], 400),
