@@ -28,10 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).parent))
+
 torch.set_num_threads(1)
 
 OUT = Path(os.environ.get("RESEARCH_OUT", Path(__file__).resolve().parent))
 RES = OUT / "results"
+PROJ = None  # session 3: --proj npz (P [D,k], floor [k], log) for rep "proj"
 FLOOR_ABS = None  # --floor_abs: an absolute RMS floor (e.g. the one of a pre-training export)
 ROOT = Path(os.environ.get("RESEARCH_ROOT", OUT / "root"))
 
@@ -81,6 +84,10 @@ def to_rep(seq: np.ndarray, rep: str, subj_stats: dict | None) -> np.ndarray:
         d = np.zeros_like(x)
         d[1:] = x[1:] - x[:-1]
         x = d
+    if rep == "proj":
+        from motion_feats import motion_channels
+
+        return motion_channels(x, PROJ["P"], bool(PROJ["log"]), PROJ["groups"])
     if "energy" in rep:
         # motion energy e_t = ||x_t - x_(t-1)|| (MotionSpectrum's signal): a 1-d sequence
         e = np.zeros((x.shape[0], 1), np.float32)
@@ -131,6 +138,12 @@ def build_windows(vids, feats, rep: str, window=256, stride=128, floor_mult: flo
     M = np.stack(M)
     meta = np.array(meta)
     rms_all = None
+    if rep == "proj":
+        from motion_feats import window_norm_channels
+
+        for k in range(len(X)):
+            X[k], _ = window_norm_channels(X[k], meta[k, 2], PROJ["floor"])
+        return X, M, meta, rms_all
     if "window" in rep or "floor" in rep or rep in ("diff", "energy"):
         rms_all = np.zeros(len(X))
         raw = X.copy()
@@ -274,17 +287,35 @@ def sample_weights(labels, subjects, mode):
     return w / w.mean()
 
 
-def train_fold(args, X, M, y, subj, tr_idx, seed, dim, init_from=None):
+def val_loss(model, X, M, y, va_idx):
+    """Class-balanced (1/#windows per class) window CE on the inner validation subjects."""
+    model.eval()
+    with torch.no_grad():
+        x, m = torch.from_numpy(X[va_idx]), torch.from_numpy(M[va_idx])
+        ce = F.cross_entropy(model(x, m), torch.from_numpy(y[va_idx]), reduction="none").numpy()
+    yy = y[va_idx]
+    model.train()
+    return float(np.mean([ce[yy == c].mean() for c in (0, 1) if (yy == c).any()]))
+
+
+def train_fold(args, X, M, y, subj, tr_idx, seed, dim, init_from=None, va_idx=None, info=None):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = Model(args.model, dim, d_model=args.d_model, layers=args.layers,
                   dropout_head=(0.0 if args.model in ("meanpool", "motion") else 0.5),
                   init_from=init_from)
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    nodecay = [p for p in params if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay}, {"params": nodecay, "weight_decay": 0.0}],
-                            lr=args.lr, weight_decay=1e-4)
+    if args.freeze and model.backbone is not None:
+        for p_ in model.backbone.parameters():
+            p_.requires_grad_(False)
+    groups = []
+    for part, mult in ((model.backbone, args.enc_lr_mult), (model.head, 1.0)):
+        if part is None:
+            continue
+        ps_ = [p for p in part.parameters() if p.requires_grad]
+        groups += [{"params": [p for p in ps_ if p.ndim >= 2], "lr": args.lr * mult},
+                   {"params": [p for p in ps_ if p.ndim < 2], "weight_decay": 0.0, "lr": args.lr * mult}]
+    groups = [g for g in groups if g["params"]]
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     w_all = sample_weights(y[tr_idx], subj[tr_idx], args.cw)
     n = len(tr_idx)
     steps_per_epoch = math.ceil(n / args.batch)
@@ -298,6 +329,9 @@ def train_fold(args, X, M, y, subj, tr_idx, seed, dim, init_from=None):
     Mt = torch.from_numpy(M)
     yt = torch.from_numpy(y)
     model.train()
+    if args.freeze and model.backbone is not None:
+        model.backbone.eval()  # frozen: no dropout inside the encoder
+    best = (float("inf"), -1, None)
     for ep in range(args.epochs):
         if args.sampler == "subject":
             order = rng.choice(n, size=n, replace=True, p=ps)
@@ -317,6 +351,16 @@ def train_fold(args, X, M, y, subj, tr_idx, seed, dim, init_from=None):
             loss.backward()
             opt.step()
             sched.step()
+        if args.early_stop:
+            vl = val_loss(model, X, M, y, va_idx)
+            if args.freeze and model.backbone is not None:
+                model.backbone.eval()
+            if vl < best[0]:
+                best = (vl, ep + 1, {k: v.clone() for k, v in model.state_dict().items()})
+    if args.early_stop:
+        model.load_state_dict(best[2])
+        if info is not None:
+            info["best_epoch"], info["best_val_loss"] = best[1], best[0]
     model.eval()
     return model
 
@@ -360,8 +404,18 @@ def main(argv=None):
     ap.add_argument("--synth_extra", nargs="*", default=[])
     ap.add_argument("--folds", default=None, help="comma list of held-out subjects (default all)")
     ap.add_argument("--no_probe", action="store_true")
+    ap.add_argument("--proj", default=None, help="session 3: npz of s3/fit_proj.py (rep proj)")
+    ap.add_argument("--freeze", action="store_true", help="session 3: frozen encoder, head only")
+    ap.add_argument("--enc_lr_mult", type=float, default=1.0, help="session 3: encoder lr = this x lr")
+    ap.add_argument("--early_stop", action="store_true",
+                    help="session 3: keep the epoch with the lowest inner-validation loss")
     ap.add_argument("--tag", required=True)
     args = ap.parse_args(argv)
+    if args.proj:
+        global PROJ
+        f = np.load(args.proj)
+        PROJ = {"P": f["P"], "floor": f["floor"], "log": bool(f["log"]),
+                "groups": int(f["groups"]) if "groups" in f else 0}
     if args.lr is None:
         args.lr = {"tf": 5e-4, "lstm": 1e-3, "meanpool": 5e-3, "motion": 5e-3}[args.model]
     RES.mkdir(parents=True, exist_ok=True)
@@ -397,8 +451,9 @@ def main(argv=None):
         va_idx = np.flatnonzero(np.isin(wsubj, val))
         te_idx = np.flatnonzero(wsubj == test_s)
         t1 = time.time()
+        info = {}
         model = train_fold(args, X, M, wy, wsubj, tr_idx, args.seed, X.shape[-1],
-                           init_from=args.init_from)
+                           init_from=args.init_from, va_idx=va_idx, info=info)
         t_train += time.time() - t1
         all_idx = np.arange(len(X))
         pw, pooled = predict(model, X, M, all_idx)
@@ -422,7 +477,7 @@ def main(argv=None):
                  p_val=mean_p(val), p_test=mean_p([test_s]),
                  frac_pnes_train_subjects=len(tr_pn) / len(train),
                  frac_pnes_train_windows=float(wy[tr_idx].mean()),
-                 train_bal_acc_windows=bal_acc(wy[tr_idx], (pw[tr_idx] > 0.5).astype(int)))
+                 train_bal_acc_windows=bal_acc(wy[tr_idx], (pw[tr_idx] > 0.5).astype(int)), **info)
         if not args.no_probe:
             notest = np.flatnonzero(wsubj != test_s)
             d["probe_acc"], d["probe_chance"] = probe_accuracy(

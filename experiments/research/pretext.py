@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import ROOT, RES, compose  # noqa: E402
 
 torch.set_num_threads(1)
+PROJ = {}  # --proj file (session 3): P [D, k], floor [k], log
 
 
 def load_contextual(synth="demo", synth_seed=0, val_fraction=0.1):
@@ -88,7 +89,26 @@ def represent(x, m, rep, floor):
         e = torch.zeros(x.shape[0], x.shape[1], 1)
         e[:, 1:, 0] = (x[:, 1:] - x[:, :-1]).norm(dim=-1) * (m[:, 1:] & m[:, :-1])
         x = e
-    if rep in ("window", "diff", "energy"):
+    if rep in ("logenergy", "logenergy_raw"):
+        e = torch.zeros(x.shape[0], x.shape[1], 1)
+        e[:, 1:, 0] = torch.log((x[:, 1:] - x[:, :-1]).norm(dim=-1) + 1e-3)
+        e[:, 0] = e[:, 1]
+        x = e * m.unsqueeze(-1)
+    if rep == "proj":
+        # k-channel |(x_t - x_(t-1)) @ P|, per-window per-channel standardisation, floor per channel
+        G = PROJ["groups"]
+        z = torch.zeros(x.shape[0], x.shape[1], G if G else PROJ["P"].shape[1])
+        d = (x[:, 1:] - x[:, :-1]) @ PROJ["P"]
+        z[:, 1:] = d.reshape(*d.shape[:2], G, -1).pow(2).sum(-1).sqrt() if G else d.abs()
+        if PROJ["log"]:
+            z[:, 1:] = torch.log(z[:, 1:] + 1e-3)
+            z[:, 0] = z[:, 1]
+        v = m.unsqueeze(-1).float()
+        n = v.sum(1, keepdim=True).clamp(min=1)
+        mean = (z * v).sum(1, keepdim=True) / n
+        rms = ((((z - mean) * v) ** 2).sum(1, keepdim=True) / n).sqrt()
+        return (z - mean) / torch.maximum(rms, PROJ["floor"]) * v
+    if rep in ("window", "diff", "energy", "logenergy"):
         mean, rms = wstats(x, m)
         x = (x - mean) / torch.clamp(rms, min=floor)
         x = x * m.unsqueeze(-1)
@@ -101,6 +121,19 @@ def corrupt_batch(x, m, idx, rep, floor, mask_desc, epoch, stream, opts):
 
     order, masked = batch_corruption_plan(m, idx, base_seed=0, epoch=epoch, stream=stream,
                                           span=opts["span"], mask_ratio=opts["mask_ratio"])
+    if opts.get("mask_block", 1) > 1:
+        # session 3: contiguous masked blocks of L positions covering ~mask_ratio of valid frames
+        L = opts["mask_block"]
+        g = torch.Generator().manual_seed(int(epoch) * 100003 + int(stream) * 7919 + int(idx[0]))
+        masked = torch.zeros_like(masked)
+        for b in range(m.shape[0]):
+            vl = int(m[b].sum())
+            nb = max(1, round(opts["mask_ratio"] * vl / L))
+            st = torch.randint(0, max(1, vl - L + 1), (nb,), generator=g)
+            for s0 in st.tolist():
+                masked[b, s0:s0 + L] = True
+    if opts.get("no_permute"):
+        order = torch.arange(order.shape[1]).expand_as(order).clone()
     ar = torch.arange(order.shape[1])
     moved = (order != ar) & ~masked & m
     masked = masked & m
@@ -169,7 +202,10 @@ def kind_losses(pred, tgt, masked, moved, m):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rep", default="window", choices=["fw_window", "window", "diff", "raw", "energy"])
+    ap.add_argument("--rep", default="window", choices=["fw_window", "window", "diff", "raw", "energy", "logenergy", "proj"])
+    ap.add_argument("--proj", default=None, help="npz from s3/fit_proj.py (rep proj)")
+    ap.add_argument("--mask_block", type=int, default=1, help="masked blocks of this length")
+    ap.add_argument("--span", type=int, default=30, help="relocated span length (0: none)")
     ap.add_argument("--floor", type=float, default=1.0, help="x median window RMS (train clips)")
     ap.add_argument("--smooth", type=int, default=1, help="target = k-frame moving average")
     ap.add_argument("--loss_on", default="all", choices=["all", "corrupted"])
@@ -185,14 +221,20 @@ def main(argv=None):
     ap.add_argument("--tag", required=True)
     args = ap.parse_args(argv)
     t0 = time.time()
-    opts = {"span": 30, "mask_ratio": 0.15}
+    opts = {"span": args.span, "mask_ratio": 0.15, "mask_block": args.mask_block}
+    if args.rep == "proj":
+        f = np.load(args.proj)
+        PROJ.update(P=torch.from_numpy(f["P"]), floor=torch.from_numpy(f["floor"]), log=bool(f["log"]),
+                    groups=int(f["groups"]) if "groups" in f else 0)
     cfg, dm, tr, va, mask_desc = load_contextual(val_fraction=args.val_fraction)
     D = tr[0].shape[-1]
     # floor from the training clips (crop 0), in the representation before flooring
     floor = 1e-6
-    if args.rep in ("window", "diff", "energy"):
+    if args.rep in ("window", "diff", "energy", "logenergy"):
         x0, m0 = stack(tr, [0] * len(tr))
         z = x0
+        if args.rep == "logenergy":
+            z = represent(x0, m0, "logenergy_raw", None)
         if args.rep == "energy":
             z = torch.zeros(x0.shape[0], x0.shape[1], 1)
             z[:, 1:, 0] = (x0[:, 1:] - x0[:, :-1]).norm(dim=-1) * (m0[:, 1:] & m0[:, :-1])
@@ -223,6 +265,10 @@ def main(argv=None):
     if args.smooth > 1:
         triv["smooth_copy_interp"] = kind_losses(box(interp_fill(inp, masked, mv), mv, args.smooth),
                                                  tgt, masked, moved, mv)
+    # session 3: stronger label-free baselines -- local mean of the (interpolated) corrupted input
+    filled = interp_fill(inp, masked, mv)
+    for W in (9, 25, 51):
+        triv[f"local_mean_{W}"] = kind_losses(box(filled, mv, W), tgt, masked, moved, mv)
     res["trivial_val"] = triv
     # best trivial on corrupted positions (a single predictor) and the per-kind oracle mix
     res["best_trivial_corrupted"] = min(v["corrupted"] for v in triv.values())
@@ -284,7 +330,7 @@ def main(argv=None):
         print(f"ratio corrupted/best trivial = {res['ratio_corrupted_vs_best_trivial']:.3f}; masked "
               f"{res['ratio_masked_vs_best_trivial']:.3f}; moved {res['ratio_moved_vs_best_trivial']:.3f}")
         if args.export:
-            torch.save({"config": ecfg, "state_dict": enc.state_dict(), "rep": args.rep,
+            torch.save({"config": ecfg, "state_dict": enc.state_dict(), "rep": args.rep, "proj": args.proj,
                         "floor_mult": args.floor, "floor_abs": floor}, args.export)
     res["time_s"] = time.time() - t0
     RES.mkdir(parents=True, exist_ok=True)
