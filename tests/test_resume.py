@@ -321,3 +321,15 @@ def test_resume_never_unpickles_objects(cfg_factory, tmp_path: Path) -> None:
     second.paths.output_dir = str(tmp_path / "runs" / "second")
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         run_task(second)
+
+
+def test_run_key_ignores_how_a_run_logs_not_what_it_trains() -> None:
+    from seizure_lightning.engine.run_key import config_hash
+
+    base = OmegaConf.create({"trainer": {"max_epochs": 5, "enable_model_summary": True},
+                             "paths": {"log_dir": "/a"}, "seed": 1})
+    quiet = OmegaConf.create({"trainer": {"max_epochs": 5, "enable_model_summary": False},
+                              "paths": {"log_dir": "/b"}, "seed": 1})
+    longer = OmegaConf.create({"trainer": {"max_epochs": 6, "enable_model_summary": True},
+                               "paths": {"log_dir": "/a"}, "seed": 1})
+    assert config_hash(base) == config_hash(quiet) != config_hash(longer)

@@ -15,7 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from seizure_lightning.utils.run_info import git_sha
 
 #: config keys that do not change a run's result (where it runs, how it logs)
-VOLATILE = ("paths", "hydra", "logger", "callbacks", "print_config", "name", "tags", "ckpt_path")
+VOLATILE = ("paths", "hydra", "logger", "callbacks", "print_config", "name", "tags", "ckpt_path",
+            "resume_siblings", "trainer.enable_model_summary", "trainer.enable_progress_bar",
+            "trainer.log_every_n_steps")
 #: the checkpoint entry that records the key of the run that wrote it
 RUN_KEY_ENTRY = "seizure_lightning_config_hash"
 
