@@ -55,7 +55,7 @@ def benches(bf16: bool) -> list[Bench]:
         Bench("memory", "bench_memory.py", ["--clips", "16"], ["--clips", "8"], 300),
         Bench("preprocess", "bench_preprocess.py", ["--preset", "tiny"],
               ["--preset", "tiny", "--max-clips", "1"], 600),
-        Bench("sweep", "bench_sweep.py", ["--preset", "demo", "--epochs", "25"],
+        Bench("sweep", "bench_sweep.py", ["--preset", "demo", "--epochs", "10"],
               ["--preset", "tiny", "--epochs", "3"], 1800),
         Bench("gpu", "bench_pretrain_step.py",
               ["--device", "cuda", "--bf16", "--batch", "32", "--iters", "10", "--warmup", "3"],
