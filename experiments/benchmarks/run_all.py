@@ -192,18 +192,21 @@ def fig_extract(r: dict[str, Any], _: dict) -> dict[str, Any]:
     row = {
         "figure": f"descriptor extraction, ResNet-152 @ 112x112 ({key}, batch {r['batch_size']})",
         "measured": f"{fps:.1f} frames/s",
-        "target": f">= {r['target_frames_per_s']:.0f} frames/s",
+        "target": f">= {r['target_frames_per_s']:.0f} frames/s and >= 0.9 of the FLOP limit",
         "reference": f"FLOP limit {limit} frames/s ({limit * r['gflop_per_frame']:.0f} GFLOP/s "
                      f"{prec} matmul, measured just before); {others}",
         "ratio": f"{fps / limit:.2f} of FLOP limit",
-        "pass": fps >= r["target_frames_per_s"],
+        # issue 18: >= 0.9 of the FLOP limit at the precision used (issue 9: >= 55 frames/s)
+        "pass": fps >= r["target_frames_per_s"] and fps / limit >= 0.9,
         "load": r["runs"][key]["load_average_1m"],
     }
     if not row["pass"]:
         rates = ", ".join(f"{v:.0f}" for v in run.get("rates", []))
         row["why"] = (
-            f"the backbone runs at {fps / limit:.0%} of the matmul rate measured just before it: "
-            f"the machine (load {row['load']} on {r.get('cpu_threads')} threads) is the limit"
+            f"the backbone's convolutions run at {fps / limit:.0%} of the square-matmul rate "
+            f"measured just before them (oneDNN, {prec}, channels-last, BN folded; load "
+            f"{row['load']} on {r.get('cpu_threads')} threads): ResNet-152's late stages at "
+            "112x112 are 4x4 and 7x7 feature maps, smaller GEMMs than the reference's 2048x2048"
             if fps / limit >= 0.7 else
             f"only {fps / limit:.0%} of the matmul rate measured just before it (repeats: {rates} "
             f"frames/s): other processes' load on the {r.get('cpu_threads')} threads changes "
