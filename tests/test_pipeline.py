@@ -200,3 +200,21 @@ def test_unknown_decision_rule_fails_before_training(tmp_path: Path, shared_root
     with pytest.raises(ValueError, match=r"loso\.decision must be one of"):
         run_task(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_fold_with_subject_norm_records_it_for_predict(tmp_path: Path, shared_root: Path) -> None:
+    """meanpool_linear standardises each patient by their own statistics; the tested checkpoint
+    says so, so +experiment=predict builds its inputs the same way."""
+    from seizure_lightning.engine.checkpoints import read_checkpoint_entry
+    from seizure_lightning.engine.inference import CKPT_KEY
+
+    cfg = compose_config(
+        tmp_path, ["+experiment=loso", *TINY, "model=meanpool_linear", "trainer.max_epochs=2",
+                   "data.test_subject=P01"], shared_root=shared_root)
+    assert cfg.model.subject_norm is True
+    run_task(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["model"] == "meanpool_linear"
+    settings = read_checkpoint_entry(run_dir / "checkpoints" / "last.ckpt", CKPT_KEY)
+    assert settings["subject_norm"] is True

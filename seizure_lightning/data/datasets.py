@@ -35,12 +35,13 @@ class CachedWindowDataset(Dataset):
     """Windows of cached descriptors: ``features`` [L, D] float32, PAD-filled past the end.
 
     ``random_crop=True`` draws one of the cache's fixed crops per sample from
-    ``(seed, epoch, index)``; otherwise crop 0 (the centre crop) is used.
+    ``(seed, epoch, index)``; otherwise crop 0 (the centre crop) is used. ``item_norm``
+    (item id -> mean, std [D]) standardises each item's real frames (not PAD) by them.
     """
 
     def __init__(
         self, cache, windows: list[Window], window: int, *, random_crop: bool = False,
-        seed: int = 0,
+        seed: int = 0, item_norm: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         self.cache = cache
         self.windows = windows
@@ -48,6 +49,7 @@ class CachedWindowDataset(Dataset):
         self.random_crop = random_crop and cache.n_crops > 1
         self.seed = int(seed)
         self.pad = np.asarray(cache.pad_descriptor, dtype=np.float32)
+        self.item_norm = item_norm
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -64,6 +66,9 @@ class CachedWindowDataset(Dataset):
         w = self.windows[index]
         feats = self.cache.read(w.item_id, w.start, w.start + self.window)
         x, mask = take_window(feats[:, self.crop_index(index, epoch)], 0, self.window, self.pad)
+        if self.item_norm is not None:
+            mean, std = self.item_norm[w.item_id]
+            x[mask] = (x[mask] - mean) / std
         return {
             "features": torch.from_numpy(x),
             "attention_mask": torch.from_numpy(mask),

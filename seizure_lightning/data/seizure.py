@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from torch.utils.data import DataLoader
 
@@ -37,9 +38,12 @@ class SeizureVideoDataModule(DescriptorDataModule):
         labelled: bool = True,
         train_stride: int = 128,
         test_stride: int = 128,
+        subject_norm: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.subject_norm = bool(subject_norm)
+        self.item_norm: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self.test_subject = None if test_subject in (None, "") else str(test_subject)
         self.splitter = split
         self.labelled = bool(labelled)
@@ -88,6 +92,8 @@ class SeizureVideoDataModule(DescriptorDataModule):
                 for r in self.records
             ]
         )
+        if self.subject_norm:
+            self.item_norm = subject_statistics(self.cache, self.records)
         log.info(
             "fold: test=%s, %d train subjects, %d validation subjects",
             self.split["test"] or "-", len(self.split["train"]), len(self.split["val"]),
@@ -107,7 +113,8 @@ class SeizureVideoDataModule(DescriptorDataModule):
 
     def dataset(self, part: str) -> CachedWindowDataset:
         stride = self.train_stride if part == "train" else self.test_stride
-        return CachedWindowDataset(self.cache, self.windows_of(part, stride), self.window)
+        return CachedWindowDataset(self.cache, self.windows_of(part, stride), self.window,
+                                   item_norm=self.item_norm)
 
     def train_windows(self) -> pd.DataFrame:
         """One row per training window: ``label`` (class index) and ``subject_id`` (what class
@@ -134,7 +141,8 @@ class SeizureVideoDataModule(DescriptorDataModule):
     def part_dataloader(self, part: str) -> DataLoader | list:
         """Every window of split ``part``'s videos in order, at the test stride (``[]`` when the
         part has none): to score the training or validation subjects as the test subject is."""
-        ds = CachedWindowDataset(self.cache, self.windows_of(part, self.test_stride), self.window)
+        ds = CachedWindowDataset(self.cache, self.windows_of(part, self.test_stride), self.window,
+                                 item_norm=self.item_norm)
         return self._loader(ds, shuffle=False) if len(ds) else []
 
     def predict_dataloader(self) -> DataLoader:
@@ -142,5 +150,30 @@ class SeizureVideoDataModule(DescriptorDataModule):
         if self.test_subject is not None:
             return self.test_dataloader()
         windows = [w for part in ("train", "val") for w in self.windows_of(part, self.test_stride)]
-        dataset = CachedWindowDataset(self.cache, windows, self.window)
+        dataset = CachedWindowDataset(self.cache, windows, self.window, item_norm=self.item_norm)
         return self._loader(dataset, shuffle=False)
+
+
+#: floor of a descriptor channel's per-subject standard deviation (relative to its mean over
+#: channels), so a channel that never varies for one patient is not blown up
+SUBJECT_STD_FLOOR = 0.05
+
+
+def subject_statistics(cache, records: Sequence[Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per item: the mean and standard deviation [D] of every frame of its subject's videos
+    (crop 0; label-free). A record without a subject id is its own subject. Standardising each
+    patient by their own statistics removes what is constant for a patient (the room, the
+    camera, the patient's look) and leaves how the descriptors change (``model.subject_norm``;
+    transductive: it uses the held-out patient's own unlabelled frames)."""
+    groups: dict[str, list[str]] = {}
+    for r in records:
+        key = str(r.subject_id) if r.subject_id not in (None, "") else f"video:{r.video_id}"
+        groups.setdefault(key, []).append(r.video_id)
+    out = {}
+    for items in groups.values():
+        frames = np.concatenate([np.asarray(cache.features(i)[:, 0], np.float32) for i in items])
+        mean, std = frames.mean(0), frames.std(0)
+        std = np.maximum(std, SUBJECT_STD_FLOOR * float(std.mean()) + 1e-6).astype(np.float32)
+        for i in items:
+            out[i] = (mean.astype(np.float32), std)
+    return out

@@ -73,6 +73,9 @@ def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
         if value != paper and not (isinstance(paper, float) and value is not None
                                    and float(value) == paper):
             out.append(f"{key}={value} (the paper: {paper})")
+    if _get(cfg, "model.subject_norm"):
+        out.append("each patient's descriptors standardised by their own statistics "
+                   "(model.subject_norm)")
     if _get(cfg, "loso.select.grid"):
         out.append(f"nested selection per fold over {dict(_get(cfg, 'loso.select.grid'))} "
                    "on the inner validation subjects")

@@ -73,6 +73,9 @@ class ClassifierModule(pl.LightningModule):
         name: the model's name in logs and reports.
         from_scratch: a Transformer without ``init_from`` is meant to train from random weights
             (the ``*_scratch`` ablations); the fold runner refuses one without it.
+        subject_norm: the fold's DataModule standardises each patient's descriptors by their own
+            statistics (``data.seizure.subject_statistics``); kept here so the checkpoint says
+            how its inputs were made.
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class ClassifierModule(pl.LightningModule):
         compile: bool = False,
         name: str = "classifier",
         from_scratch: bool = False,
+        subject_norm: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "first"):

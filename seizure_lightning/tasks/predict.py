@@ -121,6 +121,9 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         cfg, manifest=str(prediction_manifest(cfg, out)), labelled=False, test_subject=None,
         split=None, frames=settings["frames"], backbone=settings["backbone"],
         window=int(settings["window"]), test_stride=stride,
+        # the fold's per-subject standardisation: by each subject_id of the manifest (a video
+        # without one is standardised by its own frames)
+        subject_norm=bool(settings.get("subject_norm", False)),
     )
     datamodule.prepare_data()
     datamodule.setup("predict")
