@@ -114,9 +114,6 @@ class PlainProgress:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def __iter__(self):  # pragma: no cover - parity with tqdm(iterable)
-        raise TypeError("PlainProgress wraps counts, not iterables: use progress_iter")
-
 
 def progress(total: float | None = None, desc: str = "", unit: str = "it",
              disable: bool = False, **kwargs: Any):
