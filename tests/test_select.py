@@ -75,7 +75,12 @@ def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path
     record = summary["selection"]
     assert [c["values"] for c in record["candidates"]] == [{"model.lr": 0.0001}, {"model.lr": 0.01}]
     scores = [c["score"] for c in record["candidates"]]
-    best = best_candidate(scores, [c["val_loss"] for c in record["candidates"]])
+    losses = [c["val_loss"] for c in record["candidates"]]
+    # each candidate's inner validation loss is recorded and is its neg_loss score (a missing
+    # loss scores -inf and every selection would fall back to the first candidate)
+    assert all(loss is not None and loss > 0 for loss in losses), losses
+    assert scores == pytest.approx([-loss for loss in losses])
+    best = best_candidate(scores, losses)
     assert record["chosen"] == record["candidates"][best]["values"]
     assert "P01" not in summary["split"]["train"] + summary["split"]["val"]
     chosen_dir = next(Path(c["dir"]) for c in record["candidates"] if c["values"] == record["chosen"])

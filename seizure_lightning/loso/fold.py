@@ -170,9 +170,10 @@ def select(cfg: DictConfig, run_dir: Path, grid: list[dict[str, Any]],
         if not loader:
             raise ValueError("loso.select needs inner validation subjects: set "
                              "data.split.val_fraction > 0")
+        # read before predicting: trainer.predict resets the trainer's callback metrics
+        loss = trainer.callback_metrics.get("val/loss")
         windows = predict_windows(trainer, module, loader)
         videos, _ = video_predictions(windows, datamodule.videos, datamodule.window)
-        loss = trainer.callback_metrics.get("val/loss")
         score = validation_score(videos, metric, None if loss is None else float(loss))
         record["candidates"].append({"values": values, "score": score,
                                      "val_loss": None if loss is None else float(loss),
