@@ -5,13 +5,22 @@ A model that learned the movement scores a held-out patient like the training pa
 same class; one that learned the patients (their look, their room) separates its training
 subjects perfectly and puts a new patient wherever the fold's class balance and calibration
 push it. ``python -m seizure_lightning.loso.diagnose SWEEP_DIR`` prints, per model: the pooled
-AUROC on the training, validation and held-out videos, and the mean shift of a held-out
-patient's p_PNES from the training patients of its own class (0: seen like them).
+AUROC on the training, validation and held-out videos, the held-out AUROC of fold-calibrated
+scores, and the mean shift of a held-out patient's p_PNES from the training patients of its own
+class (0: seen like them).
+
+Fold-calibrated: each fold's held-out scores are taken relative to that fold's own decision
+threshold, ``logit(p_PNES) - logit(threshold)`` (chosen on the inner validation subjects with
+``loso.decision=val_threshold``; 0.5 otherwise). Every fold is a different model with its own
+calibration, and the pooled AUROC ranks videos across folds; this column ranks them by the same
+scores the decision rule uses. A model that is right within each fold but calibrated differently
+per fold gains here; one that ranks new patients backwards does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +42,27 @@ def _auroc(frame: pd.DataFrame) -> float | None:
     return binary_figures(frame.label.tolist(), preds.tolist(), frame.p_PNES.to_numpy())["auroc"]
 
 
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fold_threshold(fold_dir: Path) -> float:
+    """The p_PNES threshold the fold's decision rule used (its ``summary.json``; 0.5 without)."""
+    path = fold_dir / "summary.json"
+    threshold = json.loads(path.read_text()).get("threshold") if path.is_file() else None
+    return 0.5 if threshold is None else float(threshold)
+
+
+def calibrated_test_scores(scores: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
+    """The held-out rows with ``p_PNES`` replaced by ``sigmoid(logit(p) - logit(threshold))`` of
+    their fold: 0.5 is each fold's own decision boundary (the within-fold order is unchanged)."""
+    test = scores[scores.part == "test"].copy()
+    shift = _logit(test.fold.map(thresholds).fillna(0.5).to_numpy())
+    test["p_PNES"] = 1.0 / (1.0 + np.exp(-(_logit(test.p_PNES.to_numpy()) - shift)))
+    return test
+
+
 def fold_shifts(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per fold: the held-out subject, its class, its mean p_PNES, the mean p_PNES of
     the training subjects of each class, and ``shift`` = held-out minus same-class training."""
@@ -50,20 +80,25 @@ def fold_shifts(scores: pd.DataFrame) -> pd.DataFrame:
             "train_ES_p_PNES": by_class.get("ES"), "train_PNES_p_PNES": by_class.get("PNES"),
             "shift": None if same is None else test.p_PNES.mean() - same,
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["fold", "label", "test_p_PNES", "train_ES_p_PNES",
+                                       "train_PNES_p_PNES", "shift"])
 
 
 def diagnose_model(model_dir: Path) -> dict[str, Any]:
     """The diagnostic figures of one model folder of a sweep (its folds' ``fold_scores.csv``)."""
+    paths = sorted(model_dir.glob("fold=*/fold_scores.csv"))
     frames = [pd.read_csv(p, dtype={"video_id": str, "subject_id": str, "fold": str})
-              for p in sorted(model_dir.glob("fold=*/fold_scores.csv"))]
+              for p in paths]
     if not frames:
         raise FileNotFoundError(f"no fold_scores.csv under {model_dir}")
+    thresholds = {str(frame.fold.iloc[0]): fold_threshold(path.parent)
+                  for path, frame in zip(paths, frames, strict=True) if len(frame)}
     scores = pd.concat(frames, ignore_index=True)
     shifts = fold_shifts(scores)
     out: dict[str, Any] = {"model": model_dir.name, "folds": len(frames)}
     for part in ("train", "val", "test"):
         out[f"auroc_{part}"] = _auroc(scores[scores.part == part])
+    out["auroc_test_calibrated"] = _auroc(calibrated_test_scores(scores, thresholds))
     for label in ("ES", "PNES"):
         mine = shifts[shifts.label == label]["shift"].dropna()
         out[f"shift_{label}"] = float(mine.mean()) if len(mine) else None
@@ -74,8 +109,9 @@ def diagnose_model(model_dir: Path) -> dict[str, Any]:
 def diagnose_sweep(sweep_dir: Path) -> str:
     """The Markdown table of every model of a sweep that has fold scores."""
     lines = [
-        "| model | folds | AUROC train | AUROC val | AUROC held-out | shift ES | shift PNES |",
-        "|---|---|---|---|---|---|---|",
+        "| model | folds | AUROC train | AUROC val | AUROC held-out | AUROC held-out, "
+        "fold-calibrated | shift ES | shift PNES |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for model_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
         if not any(model_dir.glob("fold=*/fold_scores.csv")):
@@ -83,12 +119,15 @@ def diagnose_sweep(sweep_dir: Path) -> str:
         d = diagnose_model(model_dir)
         cells = [d["model"], str(d["folds"])] + [
             "n/a" if d[k] is None else f"{d[k]:+.3f}" if k.startswith("shift") else f"{d[k]:.3f}"
-            for k in ("auroc_train", "auroc_val", "auroc_test", "shift_ES", "shift_PNES")
+            for k in ("auroc_train", "auroc_val", "auroc_test", "auroc_test_calibrated",
+                      "shift_ES", "shift_PNES")
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return (
         "Per-fold scores (`fold_scores.csv`): AUROC of p_PNES on the training, inner validation and "
-        "held-out videos, pooled over folds; shift = a held-out patient's mean p_PNES minus that "
+        "held-out videos, pooled over folds; fold-calibrated = the held-out scores taken relative "
+        "to each fold's own decision threshold (chosen on its inner validation subjects), "
+        "logit(p) - logit(threshold), then pooled; shift = a held-out patient's mean p_PNES minus that "
         "of the training patients of its class, averaged over folds (negative for PNES / positive "
         "for ES: new patients are pushed towards the other class).\n\n" + "\n".join(lines) + "\n"
     )
