@@ -37,11 +37,14 @@ def test_framework_options_are_each_named() -> None:
                                             "val_fraction": 0.1, "gradient_clip_val": 1.0,
                                             "backbone_arch": "resnet18"}))
     for needle in ("encoder d_model 64", "frozen", "model.encoder.input_norm=energy",
-                   "loso.decision=val_threshold", "nested selection", "random-weight",
+                   "loso.decision=val_threshold", "loso.checkpoint=best", "random-weight",
                    "trainer.gradient_clip_val=1.0", "data.split.val_fraction=0.15",
                    "pre-training loss_on=corrupted", "pre-training crop_mode=fixed_k",
                    "pre-training val_fraction=0.1"):
         assert needle in got, (needle, got)
+    grid = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch", "loso=recipe",
+                                     "loso.select.grid={model.lr: [0.1, 0.2]}"), None)
+    assert any("nested selection per fold over {'model.lr': [0.1, 0.2]}" in d for d in grid)
     scratch = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch"), None)
     assert any("no pre-training" in d for d in scratch)
     baseline = paper_deviations(_compose("+experiment=loso", "model=motion_spectrum"), None)

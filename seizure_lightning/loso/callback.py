@@ -5,6 +5,7 @@ paired comparisons of ``loso.compare``."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,8 @@ def model_deviations(model_dir: Path) -> list[str]:
 
 def fold_decisions(model_dir: Path) -> list[dict[str, Any]]:
     """One row per finished fold (from its ``summary.json``): the decision threshold it used,
-    what its nested selection chose and that choice's inner-validation score, and whether
+    what its nested selection chose and that choice's inner-validation score, the epoch of the
+    tested weights, and whether
     pre-training saw the held-out subject (yes / no / n/a without pre-training)."""
     rows = []
     paths = sorted(model_dir.glob("fold=*/summary.json"), key=lambda p: natural_key(p.parent.name))
@@ -134,9 +136,17 @@ def fold_decisions(model_dir: Path) -> list[dict[str, Any]]:
             "selected": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                   for k, v in (chosen or {}).items()) or "-",
             f"val {selection.get('metric', 'score')}": score,
+            "epoch": tested_epoch(summary.get("tested_checkpoint")),
             "pretrain_overlap": {True: "yes", False: "no", "unknown": "unknown"}.get(overlap, "n/a"),
         })
     return rows
+
+
+def tested_epoch(checkpoint: str | None) -> int | None:
+    """The 1-based epoch of a tested checkpoint file (``epoch024-step000125.ckpt`` -> 25), the
+    epoch ``loso.checkpoint=best`` chose on the inner validation subjects; None when unknown."""
+    found = re.search(r"epoch(\d+)", Path(str(checkpoint or "")).name)
+    return int(found.group(1)) + 1 if found else None
 
 
 def incomplete_folds(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
