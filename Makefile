@@ -29,7 +29,10 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the project (pip install -e .[dev])
 install: venv ## same as venv
 
-DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT)
+# extra overrides for every step of the demo, e.g. DEMO_OVERRIDES=backbone.precision=fp32 (what a
+# CPU without bf16 runs)
+DEMO_OVERRIDES ?=
+DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) $(DEMO_OVERRIDES)
 DEMO_MODELS ?= tiny,tiny_scratch,tiny_probe,motion_spectrum,meanpool_linear
 demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO sweep (the framework's recipe: loso=recipe), report, diagnostics
 	$(PY) -m seizure_lightning +experiment=synthesize $(DEMO_ARGS)
