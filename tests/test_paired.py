@@ -244,3 +244,23 @@ def test_incomplete_sweep_is_loud(tmp_path: Path) -> None:
     assert "P01" in (tmp_path / "run" / "summary.md").read_text()
     report = (tmp_path / "run" / "m" / "report.md").read_text()
     assert "deviations from the paper" in report and "no pre-training" in report
+
+
+def test_sweep_metrics_carry_the_fold_calibrated_auroc(tmp_path: Path) -> None:
+    """Two folds that each call their patient right but are offset as a whole: the pooled AUROC
+    of raw p_PNES is wrong, the fold-calibrated one (relative to each fold's threshold) is not."""
+    from seizure_lightning.loso.callback import fold_calibrated_figures
+
+    model = tmp_path / "m"
+    model.mkdir()
+    pd.DataFrame({"video_id": ["a", "b", "c", "d"], "subject_id": ["P1", "P1", "P2", "P2"],
+                  "label": ["PNES", "PNES", "ES", "ES"], "pred": ["PNES", "PNES", "ES", "ES"],
+                  "p_ES": [0.8, 0.78, 0.1, 0.12], "p_PNES": [0.2, 0.22, 0.9, 0.88],
+                  "fold": ["P1", "P1", "P2", "P2"]}).to_csv(model / "predictions.csv", index=False)
+    decisions = [{"fold": "P1", "threshold": 0.1}, {"fold": "P2", "threshold": 0.95}]
+    figures = fold_calibrated_figures(model, decisions, n_boot=50, seed=0)
+    assert figures["auroc"] == pytest.approx(1.0)
+    assert "auroc" in figures["ci"] and "threshold" in figures["rule"]
+    raw = evaluate(pd.read_csv(model / "predictions.csv"), n_boot=0)["video"]["auroc"]
+    assert raw == pytest.approx(0.0)
+    assert fold_calibrated_figures(tmp_path, decisions, n_boot=0, seed=0) is None

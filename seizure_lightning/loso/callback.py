@@ -14,6 +14,9 @@ import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from seizure_lightning.evaluation.aggregate import read_predictions
+from seizure_lightning.evaluation.decision import fold_calibrated
+from seizure_lightning.evaluation.metrics import level_figures
 from seizure_lightning.utils.io import atomic_write_json, atomic_write_text
 from seizure_lightning.utils.logging import get_logger
 from seizure_lightning.utils.naming import natural_key
@@ -83,8 +86,37 @@ class LosoSweepCallback(Callback):
                    "fold_decisions": fold_decisions(model_dir),
                    "deviations from the paper": model_deviations(model_dir)},
         )
+        calibrated = fold_calibrated_figures(model_dir, metrics["extra"]["fold_decisions"],
+                                             n_boot=int(config.loso.n_boot), seed=int(config.seed))
+        if calibrated is not None:
+            metrics["video_fold_calibrated"] = calibrated
+            atomic_write_json(model_dir / "metrics.json", metrics)
         log_summary_run(config, model_dir, metrics)
         return {"model": model_dir.name, "metrics": metrics}
+
+
+def fold_calibrated_figures(model_dir: Path, decisions: list[dict[str, Any]], *, n_boot: int,
+                            seed: int) -> dict[str, Any] | None:
+    """AUROC and AUPRC (with patient-bootstrap CIs) of the model's pooled predictions with each
+    video's p_PNES taken relative to its fold's decision threshold
+    (``evaluation.decision.fold_calibrated``); the calls, hence every other figure, are the same.
+    None without fold-labelled predictions."""
+    path = model_dir / "predictions.csv"
+    if not path.is_file():
+        return None
+    frame = read_predictions(path)
+    if "fold" not in frame.columns or frame.empty:
+        return None
+    thresholds = {str(d["fold"]): d.get("threshold") for d in decisions}
+    p = fold_calibrated(frame.p_PNES.to_numpy(),
+                        [thresholds.get(str(f)) for f in frame.fold.tolist()])
+    figures = level_figures(frame.label, frame.pred, p, frame.subject_id.to_numpy(),
+                            n_boot=n_boot, seed=seed)
+    keep = ("auroc", "auprc")
+    return {"rule": "p_PNES relative to each fold's decision threshold: "
+                    "sigmoid(logit(p) - logit(threshold)); 0.5 without a threshold",
+            **{k: figures.get(k) for k in keep},
+            "ci": {k: v for k, v in (figures.get("ci") or {}).items() if k in keep}}
 
 
 def model_deviations(model_dir: Path) -> list[str]:
@@ -242,6 +274,13 @@ def _ba_ci(figures: dict[str, Any]) -> str:
     return _with_ci(figures.get("balanced_accuracy"), [ci.get("low"), ci.get("high")])
 
 
+def _auroc_ci(figures: dict[str, Any]) -> str:
+    if figures.get("auroc") is None:
+        return "n/a"
+    ci = (figures.get("ci") or {}).get("auroc") or {}
+    return _with_ci(figures.get("auroc"), [ci.get("low"), ci.get("high")])
+
+
 def _markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
     return header + "".join(
@@ -279,15 +318,21 @@ def summary_markdown(
     for row in rows:
         video = row["metrics"]["video"]
         table.append({"model": row["model"], **{k: video.get(k) for k in SUMMARY_FIGURES},
-                      "balanced_accuracy [95% CI]": _ba_ci(video)})
+                      "balanced_accuracy [95% CI]": _ba_ci(video),
+                      "auroc [95% CI]": _auroc_ci(video),
+                      "auroc fold-calibrated [95% CI]":
+                          _auroc_ci(row["metrics"].get("video_fold_calibrated") or {})})
     base = rows[0]["metrics"]["majority_baseline"]["video"]
     table.append({"model": "majority class", **{k: base.get(k) for k in SUMMARY_FIGURES},
-                  "balanced_accuracy [95% CI]": _ba_ci(base)})
+                  "balanced_accuracy [95% CI]": _ba_ci(base), "auroc [95% CI]": _auroc_ci(base),
+                  "auroc fold-calibrated [95% CI]": _auroc_ci(base)})
     boot = rows[0]["metrics"].get("bootstrap") or {}
     links = "".join(f"- {r['model']}: `{r['model']}/report.md`\n" for r in rows)
     text = (f"# LOSO sweep summary\n\nSweep: `{sweep_dir.name}`; video-level figures "
             f"(f1_es = the paper's F1, ES positive); 95% CI: percentile bootstrap over patients "
-            f"(n_boot={boot.get('n_boot', 'n/a')}).\n\n{_markdown_table(pd.DataFrame(table))}"
+            f"(n_boot={boot.get('n_boot', 'n/a')}); auroc fold-calibrated: each video's p_PNES "
+            f"relative to its fold's decision threshold before pooling the folds (every fold is "
+            f"its own model; the offset of a fold cannot rank its patient).\n\n{_markdown_table(pd.DataFrame(table))}"
             f"\nReports:\n{links}")
     for model, folds in incomplete_folds(rows).items():
         text += (f"\n> **Warning:** {model}: fold(s) {', '.join(folds)} failed or are missing; "

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seizure_lightning.evaluation.decision import fold_calibrated
 from seizure_lightning.evaluation.metrics import binary_figures
 from seizure_lightning.utils.io import atomic_write_text
 
@@ -42,11 +43,6 @@ def _auroc(frame: pd.DataFrame) -> float | None:
     return binary_figures(frame.label.tolist(), preds.tolist(), frame.p_PNES.to_numpy())["auroc"]
 
 
-def _logit(p: np.ndarray | float) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 def fold_threshold(fold_dir: Path) -> float:
     """The p_PNES threshold the fold's decision rule used (its ``summary.json``; 0.5 without)."""
     path = fold_dir / "summary.json"
@@ -55,11 +51,10 @@ def fold_threshold(fold_dir: Path) -> float:
 
 
 def calibrated_test_scores(scores: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
-    """The held-out rows with ``p_PNES`` replaced by ``sigmoid(logit(p) - logit(threshold))`` of
-    their fold: 0.5 is each fold's own decision boundary (the within-fold order is unchanged)."""
+    """The held-out rows with ``p_PNES`` taken relative to their fold's threshold
+    (``evaluation.decision.fold_calibrated``: 0.5 is each fold's own decision boundary)."""
     test = scores[scores.part == "test"].copy()
-    shift = _logit(test.fold.map(thresholds).fillna(0.5).to_numpy())
-    test["p_PNES"] = 1.0 / (1.0 + np.exp(-(_logit(test.p_PNES.to_numpy()) - shift)))
+    test["p_PNES"] = fold_calibrated(test.p_PNES.to_numpy(), test.fold.map(thresholds).to_numpy())
     return test
 
 
