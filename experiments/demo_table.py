@@ -4,7 +4,8 @@
 
 ROOT is the demo's ``paths.root_dir`` (``DEMO_ROOT``, default: this folder). Prints Markdown:
 the pre-training line (``<pretrain>/metrics.json``), the LOSO table (each model's
-``metrics.json``, video level, with the majority-class baseline), the paired comparisons
+``metrics.json``, video level, with the majority-class baseline; the AUROC of raw p_PNES pooled
+over folds and the fold-calibrated one, ``video_fold_calibrated``), the paired comparisons
 (``comparisons.json``) and the run's timings (each fold's ``summary.json`` ``timings_s``).
 """
 
@@ -52,19 +53,20 @@ def loso_table(sweep: Path) -> list[str]:
     rows, majority = [], None
     for path in sorted(sweep.glob("*/metrics.json")):
         metrics = json.loads(path.read_text())
-        rows.append((path.parent.name, metrics["video"]))
+        rows.append((path.parent.name, metrics["video"], metrics.get("video_fold_calibrated")))
         majority = majority or (metrics.get("majority_baseline") or {}).get("video")
     rows.sort(key=lambda r: -(r[1].get("balanced_accuracy") or 0))
     out = ["| model | accuracy | balanced accuracy [95% CI] | F1 (ES+, paper) | F1 (PNES+) | MCC "
-           "| AUROC [95% CI] |", "|---|---|---|---|---|---|---|"]
-    for name, v in rows:
+           "| AUROC [95% CI] | AUROC, fold-calibrated [95% CI] |", "|---|---|---|---|---|---|---|---|"]
+    for name, v, cal in rows:
         out.append(f"| {LABELS.get(name, f'`{name}`')} | {_f(v['accuracy'])} | "
                    f"{_ci(v, 'balanced_accuracy')} | {_f(v['f1_es'])} | {_f(v['f1_pnes'])} | "
-                   f"{_f(v['mcc'])} | {_ci(v, 'auroc')} |")
+                   f"{_f(v['mcc'])} | {_ci(v, 'auroc')} | {_ci(cal, 'auroc') if cal else 'n/a'} |")
     if majority:
         out.append(f"| majority class | {_f(majority['accuracy'])} | "
                    f"{_f(majority['balanced_accuracy'])} | {_f(majority['f1_es'])} | "
-                   f"{_f(majority['f1_pnes'])} | {_f(majority['mcc'])} | {_f(majority['auroc'])} |")
+                   f"{_f(majority['f1_pnes'])} | {_f(majority['mcc'])} | {_f(majority['auroc'])} "
+                   f"| {_f(majority['auroc'])} |")
     return out
 
 
