@@ -42,6 +42,9 @@ def test_framework_options_are_each_named() -> None:
                    "pre-training loss_on=corrupted", "pre-training crop_mode=fixed_k",
                    "pre-training val_fraction=0.1"):
         assert needle in got, (needle, got)
+    stats = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
+                                      "model.motion_stats=true"), None)
+    assert any("model.motion_stats" in d for d in stats)
     grid = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch", "loso=recipe",
                                      "loso.select.grid={model.lr: [0.1, 0.2]}"), None)
     assert any("nested selection per fold over {'model.lr': [0.1, 0.2]}" in d for d in grid)

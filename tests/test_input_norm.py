@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -180,3 +182,30 @@ def test_energy_is_one_wide_and_scene_free() -> None:
     assert module.head.out_features == 1
     lstm = LSTMClassifier({"input_dim": 6, "hidden_size": 4, "input_norm": "energy"})
     assert lstm(x, mask).shape == (3, 10, 8)
+
+
+def test_energy_log_stats_by_hand_and_pads_ignored() -> None:
+    from seizure_lightning.models.input_norm import energy_log_stats
+
+    # one descriptor dimension moving by 1, 3, 1, 3: e = [1, 3, 1, 3], mean 2, std 1
+    x = torch.tensor([[0.0, 1.0, 4.0, 5.0, 8.0, 100.0]]).unsqueeze(-1)
+    mask = torch.tensor([[True, True, True, True, True, False]])
+    stats = energy_log_stats(x, mask)
+    assert torch.allclose(stats, torch.tensor([[math.log(2.0), math.log(1.0)]]), atol=1e-6)
+    # a window that does not move is floored, not -inf
+    assert torch.isfinite(energy_log_stats(torch.zeros(1, 4, 3), torch.ones(1, 4))).all()
+
+
+def test_classifier_head_reads_the_motion_stats() -> None:
+    from seizure_lightning.modules.classifier import ClassifierModule
+
+    encoder = {"input_dim": 8, "d_model": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 32,
+               "max_positions": 32, "input_norm": "energy"}
+    plain = ClassifierModule(encoder=encoder, from_scratch=True)
+    module = ClassifierModule(encoder=encoder, from_scratch=True, motion_stats=True).eval()
+    assert module.head.in_features == plain.head.in_features + 2
+    x, mask = torch.randn(2, 20, 8), torch.ones(2, 20, dtype=torch.bool)
+    # energy input is standardised per window: scaling the motion changes only the stats
+    with torch.no_grad():
+        assert not torch.allclose(module(x, mask), module(3 * x, mask))
+        assert torch.allclose(plain.eval()(x, mask), plain(3 * x, mask), atol=1e-4)

@@ -76,6 +76,9 @@ def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
     if _get(cfg, "model.subject_norm"):
         out.append("each patient's descriptors standardised by their own statistics "
                    "(model.subject_norm)")
+    if _get(cfg, "model.motion_stats"):
+        out.append("the head also reads each window's log mean / std of the motion energy "
+                   "(model.motion_stats)")
     if _get(cfg, "loso.select.grid"):
         out.append(f"nested selection per fold over {dict(_get(cfg, 'loso.select.grid'))} "
                    "on the inner validation subjects")

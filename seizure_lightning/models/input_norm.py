@@ -102,6 +102,18 @@ def motion_energy(features: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
     return d.norm(dim=-1, keepdim=True), defined
 
 
+def energy_log_stats(features: Tensor, attention_mask: Tensor, eps: float = 1e-6) -> Tensor:
+    """``[B, 2]``: log mean and log std of the motion energy ``e_t`` over each window's defined
+    frames (how much, and how unevenly, the window moves; what per-window standardisation of
+    ``energy`` takes away). fp32."""
+    e, defined = motion_energy(features, attention_mask)
+    e, w = e.squeeze(-1), defined.float()
+    n = w.sum(1, keepdim=True).clamp(min=1.0)
+    mean = (e * w).sum(1, keepdim=True) / n
+    std = (((e - mean) * w).pow(2).sum(1, keepdim=True) / n).sqrt()
+    return torch.cat([mean.clamp(min=eps).log(), std.clamp(min=eps).log()], dim=1)
+
+
 def representation_statistics(
     inputs: Tensor, real: Tensor, mode: str, floor: float = DEFAULT_FLOOR
 ) -> tuple[Tensor, Tensor]:

@@ -23,6 +23,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from seizure_lightning.models.encoder_export import load_encoder_export
+from seizure_lightning.models.input_norm import energy_log_stats
 from seizure_lightning.models.sequence_encoder import SequenceEncoder
 from seizure_lightning.modules.optim import (
     OptimizerFactory,
@@ -76,6 +77,9 @@ class ClassifierModule(pl.LightningModule):
         subject_norm: the fold's DataModule standardises each patient's descriptors by their own
             statistics (``data.seizure.subject_statistics``); kept here so the checkpoint says
             how its inputs were made.
+        motion_stats: the head also reads the window's log mean and log std of the motion energy
+            (``models.input_norm.energy_log_stats``): how much the window moves, which a
+            per-window standardised input (``input_norm=energy``) does not show the encoder.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class ClassifierModule(pl.LightningModule):
         name: str = "classifier",
         from_scratch: bool = False,
         subject_norm: bool = False,
+        motion_stats: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "first"):
@@ -123,7 +128,7 @@ class ClassifierModule(pl.LightningModule):
         self.scheduler_factory = scheduler
 
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.backbone.output_dim, num_classes)
+        self.head = nn.Linear(self.backbone.output_dim + (2 if motion_stats else 0), num_classes)
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         self.register_buffer("class_weight", weight, persistent=False)
         if freeze_encoder:
@@ -200,7 +205,11 @@ class ClassifierModule(pl.LightningModule):
         attention_mask = attention_mask.to(torch.bool)
         hidden = self.backbone(features, attention_mask)
         pooled = hidden if hidden.dim() == 2 else self.pool(hidden, attention_mask)
-        return self.head(self.dropout(pooled))
+        pooled = self.dropout(pooled)
+        if self.hparams.get("motion_stats", False):
+            stats = energy_log_stats(features, attention_mask).to(pooled.dtype)
+            pooled = torch.cat([pooled, stats], dim=1)
+        return self.head(pooled)
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Class-weighted cross-entropy (fp32)."""
