@@ -20,8 +20,10 @@ def test_demo_table_from_files(tmp_path: Path) -> None:
     sweep = tmp_path / "logs" / "loso" / "demo"
     for name, ba in (("tiny", 0.7), ("motion_spectrum", 0.75)):
         (sweep / name / "fold=P01").mkdir(parents=True)
+        calibrated = {"auroc": 0.91, "ci": {"auroc": {"low": 0.8, "high": 0.97}}}
         (sweep / name / "metrics.json").write_text(json.dumps(
-            {"video": _video(ba, 0.8), "majority_baseline": {"video": _video(0.5, 0.5)}}))
+            {"video": _video(ba, 0.8), "majority_baseline": {"video": _video(0.5, 0.5)},
+             **({"video_fold_calibrated": calibrated} if name == "tiny" else {})}))
         (sweep / name / "fold=P01" / "summary.json").write_text(json.dumps(
             {"timings_s": {"fit": 10.0, "setup": 2.0, "test": 1.0}}))
     (sweep / "comparisons.json").write_text(json.dumps({"comparisons": [
@@ -39,6 +41,8 @@ def test_demo_table_from_files(tmp_path: Path) -> None:
     first = next(i for i, line in enumerate(lines) if line.startswith("| `"))
     assert "motion_spectrum" in lines[first] and "0.750 [0.650, 0.850]" in lines[first]
     assert "| majority class | 0.800 | 0.500 |" in out
+    tiny = next(line for line in lines if line.startswith("| `tiny`"))
+    assert tiny.endswith("| 0.800 | 0.910 [0.800, 0.970] |") and lines[first].endswith("| n/a |")
     assert "`tiny` − `motion_spectrum` balanced accuracy: -0.050 [-0.200, +0.100]" in out
     assert "against 0.600 for the best trivial predictor" in out and "0.833" in out
     assert "per fold fit 10.0 s, set-up and test 3.0 s" in out
