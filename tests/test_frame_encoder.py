@@ -93,3 +93,32 @@ def test_bad_settings():
         FrameEncoder(FrameEncoderConfig(arch="resnet18", weights="/nonexistent/r18.pt"))
     with pytest.raises(ValueError, match="unknown precision"):
         FrameEncoder(FrameEncoderConfig(arch="resnet18", weights=None, precision="int4"))
+
+
+def test_a_compiled_extraction_is_its_own_cache() -> None:
+    from seizure_lightning.data.extraction import ExtractionConfig
+
+    eager = ExtractionConfig(encoder=FrameEncoderConfig(arch="resnet18", weights=None)).meta()
+    compiled = ExtractionConfig(
+        encoder=FrameEncoderConfig(arch="resnet18", weights=None, compile=True)).meta()
+    # off: no key at all, so caches made before the option keep their key
+    assert "compiled" not in eager["encoder"] and compiled["encoder"]["compiled"] is True
+
+
+@pytest.mark.slow
+def test_compiled_backbone_matches_eager_with_one_graph() -> None:
+    """backbone.compile: the same descriptors (fp32), the last partial batch padded to the
+    compiled shape, one graph for every batch (needs a C++ compiler, like inductor)."""
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    frames = torch.randn(6, 3, 112, 112)
+    config = dict(arch="resnet18", weights=None, batch_size=4, precision="fp32")
+    eager = FrameEncoder(FrameEncoderConfig(**config)).encode(frames)
+    counters.clear()
+    compiled = FrameEncoder(FrameEncoderConfig(**config, compile=True))
+    out = compiled.encode(frames)
+    assert out.shape == eager.shape == (6, 512)
+    assert torch.allclose(out, eager, rtol=1e-3, atol=1e-4)
+    assert counters["stats"]["unique_graphs"] == 1
+    assert len(compiled.state_dict()) == len(FrameEncoder(FrameEncoderConfig(**config)).state_dict())

@@ -50,7 +50,8 @@ def _sync(device: str) -> None:
 
 
 def frames_per_s(
-    precision: str, frames: int, batch: int, channels_last: bool, device: str, repeats: int
+    precision: str, frames: int, batch: int, channels_last: bool, device: str, repeats: int,
+    compile: bool = False,
 ) -> dict:
     """Best/median frames/s; before each timed repeat the matmul rate of the same dtype is
     measured again, so each rate has a FLOP limit taken under the same load."""
@@ -62,6 +63,7 @@ def frames_per_s(
             precision=precision,
             channels_last=channels_last,
             device=device,
+            compile=compile,
         )
     )
     x = torch.randn(frames, 3, 112, 112)
@@ -92,8 +94,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--configs", default="auto_channels_last,fp32_channels_last",
-                    help="comma list of PRECISION[_channels_last]; auto = bf16 where supported")
+    ap.add_argument("--configs", default="auto_channels_last,auto_channels_last_compiled,"
+                    "fp32_channels_last",
+                    help="comma list of PRECISION[_channels_last][_compiled]; auto = bf16 where "
+                    "supported; _compiled = backbone.compile=true (torch.compile, freezing)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,12 +129,14 @@ def main() -> None:
         precision = production if precision == "auto" else precision
         if precision == "bf16" and not bf16:
             continue
-        cl = layout == "channels_last"
-        run = frames_per_s(precision, args.frames, args.batch_size, cl, args.device, args.repeats)
-        key = f"{precision}{'_channels_last' if cl else ''}"
+        cl, compiled = "channels_last" in layout, layout.endswith("compiled")
+        run = frames_per_s(precision, args.frames, args.batch_size, cl, args.device, args.repeats,
+                           compile=compiled)
+        key = f"{precision}{'_channels_last' if cl else ''}{'_compiled' if compiled else ''}"
         result["runs"][key] = {**run, "achieved_gflops": round(run["best"] * GFLOP_PER_FRAME, 1)}
         result["frames_per_s"][key] = round(run["best"], 1)
     result["production_key"] = f"{production}_channels_last"
+    result["compiled_key"] = f"{production}_channels_last_compiled"
     result["load_average_1m_before_after"] = [load_before, load_average()]
     emit(result, args.out)
 

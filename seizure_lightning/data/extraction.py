@@ -107,6 +107,9 @@ class ExtractionConfig:
                 # resolved ("auto" -> bf16 or fp32 by device): a cache extracted at another
                 # precision is another cache, never reused for this one
                 "precision": resolve_precision(e.precision, resolve_device(e.device)),
+                # compiled output differs from eager within bf16 rounding: its own cache (the
+                # key is absent when off, so caches made before the option stay valid)
+                **({"compiled": True} if e.compile else {}),
             },
             "input": {
                 "fps": float(f.fps),

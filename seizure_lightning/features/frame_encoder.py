@@ -6,6 +6,7 @@ convolutions, channels-last memory format, bf16/fp16 autocast where the device s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ class FrameEncoderConfig:
 
     weights: torchvision weight name ("IMAGENET1K_V2", "IMAGENET1K_V1", "DEFAULT"), ``None``
     (random init with a fixed seed: offline tests/demos) or a path to a local checkpoint.
+    compile: ``torch.compile`` the backbone with inductor's freezing (weights folded as
+    constants, convolutions fused with their bias and ReLU, oneDNN weights prepacked): one
+    compilation (about 20 s for ResNet-152 on 2 CPU cores) for long extraction jobs; every batch
+    has the compiled shape (the last one is padded). Output within bf16 rounding of eager mode.
     """
 
     arch: str = "resnet152"
@@ -40,6 +45,7 @@ class FrameEncoderConfig:
     precision: str = "auto"
     channels_last: bool = True
     device: str = "auto"
+    compile: bool = False
 
 
 def feature_dim(arch: str) -> int:
@@ -186,6 +192,9 @@ class FrameEncoder(nn.Module):
         self.backbone = backbone.to(self.device_)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.backbone = self.backbone.to(memory_format=self.memory_format)
+        # kept out of the module tree (no second copy of the weights in state_dict)
+        self.__dict__["_compiled"] = (
+            torch.compile(self.backbone, dynamic=False) if cfg.compile else None)
         self.eval()
 
     def train(self, mode: bool = True) -> FrameEncoder:
@@ -211,14 +220,23 @@ class FrameEncoder(nn.Module):
         return torch.cat(outs)
 
     def _encode_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        n = batch.shape[0]
+        if self._compiled is not None and n < self.config.batch_size:  # the compiled shape
+            batch = torch.cat([batch, batch.new_zeros((self.config.batch_size - n,
+                                                       *batch.shape[1:]))])
         x = batch.to(self.device_, non_blocking=True).contiguous(memory_format=self.memory_format)
         dtype = self.autocast_dtype
-        if dtype is None:
-            out = self.backbone(x)
-        else:
-            with torch.autocast(self.device_.type, dtype=dtype):
-                out = self.backbone(x)
-        return out.float().cpu()
+        with contextlib.ExitStack() as stack:
+            forward = self.backbone
+            if self._compiled is not None:
+                import torch._inductor.config as inductor_config
+
+                stack.enter_context(inductor_config.patch(freezing=True))
+                forward = self._compiled
+            if dtype is not None:
+                stack.enter_context(torch.autocast(self.device_.type, dtype=dtype))
+            out = forward(x)
+        return out[:n].float().cpu()
 
 
 def special_descriptors(
