@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import time
 from fractions import Fraction
@@ -22,7 +23,8 @@ from seizure_lightning.synthetic import (
     resolve_config,
 )
 from seizure_lightning.synthetic import motion as mo
-from seizure_lightning.synthetic.generator import plan_dataset
+from seizure_lightning.synthetic.generator import _subject_look, build_scene, plan_dataset
+from seizure_lightning.synthetic.presets import params_hash
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SMALL = {
@@ -229,3 +231,39 @@ def test_single_frame_pose_distribution_matches_between_classes() -> None:
         assert np.quantile(es, q) == pytest.approx(np.quantile(pnes, q), abs=0.12)
     assert np.abs(es).mean() == pytest.approx(np.abs(pnes).mean(), rel=0.2)
     assert np.mean(sync["ES"]) > np.mean(sync["PNES"]) + 0.2
+
+
+def test_rhythmic_bouts_cover_their_share_at_everyday_rates() -> None:
+    fps = 25.0
+    t = np.arange(int(600 * fps)) / fps
+    present = np.ones(len(t), bool)
+    present[: int(60 * fps)] = False  # an empty bed: no movement there
+    assert not mo.rhythmic_bouts(np.random.default_rng(0), t, present, 0.0).any()
+    sig = mo.rhythmic_bouts(np.random.default_rng(0), t, present, 0.4)
+    moving = np.abs(sig).max(axis=1) > 1e-3
+    assert not moving[: int(60 * fps)].any()
+    assert 0.25 < moving[int(60 * fps) :].mean() < 0.55
+    assert (np.abs(sig) > 1e-3).sum(axis=1).max() <= 4  # local: one limb, the head or the trunk
+    spec = np.abs(np.fft.rfft(sig[int(60 * fps) :], axis=0)) ** 2
+    freqs = np.fft.rfftfreq(len(t) - int(60 * fps), 1 / fps)
+    power = spec.sum(axis=1)
+    in_band = power[(freqs >= 0.5) & (freqs <= 6.0)].sum() / power[freqs > 0].sum()
+    assert in_band > 0.8
+
+
+def test_contextual_rhythm_changes_only_contextual_video() -> None:
+    still, rhythm = (resolve_config("tiny", contextual_rhythm=r) for r in (0.0, 0.6))
+    # datasets made before the parameter existed keep their hash (and cache folder)
+    assert params_hash(still, 0) != params_hash(rhythm, 0)
+    legacy = {k: v for k, v in still.to_dict().items() if k != "contextual_rhythm"}
+    text = json.dumps(
+        {"params": legacy, "seed": 0, "version": "1.0.0"}, sort_keys=True, separators=(",", ":")
+    )
+    assert params_hash(still, 0) == hashlib.sha256(text.encode()).hexdigest()[:16]
+    _, plans = plan_dataset(rhythm, 0)
+    assert plan_dataset(still, 0)[1] == plans
+    for plan in plans:
+        look = _subject_look(0, plan.subject, rhythm.noise_std)
+        a = build_scene(still, 0, plan, *look).motion.channels
+        b = build_scene(rhythm, 0, plan, *look).motion.channels
+        assert np.array_equal(a, b) == (plan.kind == "seizure"), plan.file_id

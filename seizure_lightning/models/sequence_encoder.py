@@ -24,6 +24,7 @@ from transformers import BertConfig, BertModel
 from seizure_lightning.models.input_norm import (
     DEFAULT_FLOOR,
     check_input_norm,
+    frame_differences,
     normalize_window,
     representation_dim,
 )
@@ -51,6 +52,11 @@ class SequenceEncoderConfig:
     input_norm: str = "none"
     # RMS floor of the window/diff standardisation, relative to the window's descriptor level
     input_norm_floor: float = DEFAULT_FLOOR
+    # ``diff`` / ``energy``: mark the positions whose change is undefined (the first frame, and
+    # r(MASK) frames and their successors in a corrupted pre-training input) with BERT's token
+    # type 1, so a gap is not read as a frame that moved by the window's average amount.
+    # False = the encoder before it had the marker (and the paper's: it has no gaps)
+    gap_marker: bool = False
 
     def __post_init__(self) -> None:
         check_input_norm(self.input_norm)
@@ -80,7 +86,7 @@ class SequenceEncoderConfig:
             hidden_dropout_prob=self.dropout,
             attention_probs_dropout_prob=self.attention_dropout,
             max_position_embeddings=self.max_positions,
-            type_vocab_size=1,
+            type_vocab_size=2 if self.gap_marker else 1,
             initializer_range=self.initializer_range,
             layer_norm_eps=self.layer_norm_eps,
             pad_token_id=0,
@@ -137,7 +143,13 @@ class SequenceEncoder(nn.Module):
         if attention_mask is not None:
             attention_mask = attention_mask.to(torch.bool)
         embeds = self.input_proj(self.normalize(features, attention_mask, stats_mask))
-        out = self.bert(inputs_embeds=embeds, attention_mask=attention_mask, return_dict=True)
+        gaps = self.gaps(features, attention_mask, stats_mask) if self.config.gap_marker else None
+        out = self.bert(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            token_type_ids=gaps,
+            return_dict=True,
+        )
         return out.last_hidden_state
 
     def normalize(
@@ -150,6 +162,22 @@ class SequenceEncoder(nn.Module):
             attention_mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
         return normalize_window(features, attention_mask, self.config.input_norm, stats_mask,
                                 self.config.input_norm_floor)
+
+    def gaps(
+        self, features: Tensor, attention_mask: Tensor | None, stats_mask: Tensor | None = None
+    ) -> Tensor:
+        """Token types ``[B, L]`` (long): 1 at valid positions whose frame-to-frame change is
+        undefined under ``diff`` / ``energy`` (see ``gap_marker``), 0 elsewhere."""
+        valid = (
+            torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+            if attention_mask is None
+            else attention_mask.to(torch.bool)
+        )
+        if self.config.input_norm not in ("diff", "energy"):
+            return torch.zeros_like(valid, dtype=torch.long)
+        real = valid if stats_mask is None else valid & stats_mask.to(torch.bool)
+        _, defined = frame_differences(features[..., :1], real)
+        return (valid & ~defined).long()
 
     def num_trainable_parameters(self) -> int:
         """Number of parameters with ``requires_grad`` (input projection included)."""

@@ -132,7 +132,9 @@ def plan_dataset(cfg: SynthConfig, seed: int) -> tuple[list[Subject], list[Video
         cwidth = max(2, len(str(cfg.contextual_subjects)))
         order = [
             Subject(
-                len(subjects) + i, f"C{i + 1:0{cwidth}d}", None,
+                len(subjects) + i,
+                f"C{i + 1:0{cwidth}d}",
+                None,
                 cfg.resolutions[int(rng.integers(len(cfg.resolutions)))],
             )
             for i in range(cfg.contextual_subjects)
@@ -191,6 +193,9 @@ def build_scene(cfg: SynthConfig, seed: int, plan: VideoPlan, room: Room, app: A
         mo.seizure_nurse(rng, m, cfg.visitor_prob)
     else:
         m = mo.contextual(rng, t, mo.random_activities(rng, plan.n_frames / fps))
+        # drawn from a stream of their own: contextual_rhythm=0 leaves the video as it was
+        rhythm_rng = np.random.default_rng([vseed, 1])
+        m.channels += mo.rhythmic_bouts(rhythm_rng, t, m.present, cfg.contextual_rhythm)
     m.light = mo.flicker(rng, t, cfg.flicker_prob)
     night = bool(rng.random() < cfg.night_prob)
     blanket = None
@@ -261,8 +266,9 @@ def _build(
     order = sorted(plans, key=lambda p: (p.subject.index, p.index))
     job = functools.partial(_render, cfg, seed, root)
     rows: dict[int, dict] = {}
-    bar = progress_counter(total=len(plans), desc="synthetic EMU", unit="video",
-                           disable=not progress)
+    bar = progress_counter(
+        total=len(plans), desc="synthetic EMU", unit="video", disable=not progress
+    )
     with bar, contextlib.ExitStack() as stack:
         if workers > 1:
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"

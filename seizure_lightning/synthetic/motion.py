@@ -39,6 +39,18 @@ CHANNEL_GAIN = np.array(
     [0.55, 0.7, 0.55, 0.7, 0.22, 0.3, 0.22, 0.3, 0.045, 0.03, 0.02], dtype=np.float32
 )
 ACTIVITIES: tuple[str, ...] = ("sleep", "restless", "eat", "sit_up", "visitor", "check", "empty")
+# rhythmic everyday movements of a seizure-free EMU patient, laid over contextual video
+# (``rhythmic_bouts``): name -> (channel groups, one drawn per bout; frequency range, Hz;
+# amplitude range, signal units). Local (one limb, the head or the trunk) and at a steady or
+# drifting rate: neither class's organisation (ES: all channels together at a decaying rate;
+# PNES: every channel at its own wandering rate)
+RHYTHMS: dict[str, tuple[tuple[tuple[int, ...], ...], tuple[float, float], tuple[float, float]]] = {
+    "scratch": (((0, 1), (2, 3)), (2.5, 5.0), (0.3, 0.7)),
+    "tap": (((4, 5), (6, 7)), (1.5, 3.0), (0.3, 0.8)),
+    "gesture": (((0, 1), (2, 3), (0, 1, 2, 3)), (0.8, 2.0), (0.4, 1.0)),
+    "chew": (((8,),), (1.0, 2.0), (0.5, 1.0)),
+    "rock": (((9, 10), (8, 9, 10)), (0.6, 1.5), (0.5, 1.0)),
+}
 
 
 @dataclass
@@ -240,6 +252,38 @@ def contextual(
         2 * np.pi * rng.uniform(0.2, 0.35) * t + rng.uniform(0, 2 * np.pi)
     ).astype(np.float32)
     return m
+
+
+def rhythmic_bouts(
+    rng: np.random.Generator, t: np.ndarray, present: np.ndarray, share: float
+) -> np.ndarray:
+    """Channel signals [T, N_CH] of rhythmic bouts (``RHYTHMS``) covering about ``share`` of ``t``.
+
+    Bouts last 2-8 s with smooth onsets and ends; none while the bed is empty. ``share`` 0 gives
+    zeros and draws nothing.
+    """
+    out = np.zeros((len(t), N_CH), np.float32)
+    if share <= 0.0 or len(t) < 2:
+        return out
+    dt = float(t[1] - t[0])
+    mean_gap = 5.0 * (1.0 - share) / share  # bouts average 5 s
+    names = sorted(RHYTHMS)
+    s = rng.exponential(mean_gap) if share < 1.0 else 0.0
+    while s < t[-1]:
+        length = rng.uniform(2.0, 8.0)
+        groups, (f_lo, f_hi), (a_lo, a_hi) = RHYTHMS[names[int(rng.integers(len(names)))]]
+        chans = list(groups[int(rng.integers(len(groups)))])
+        freq = np.exp(rng.uniform(np.log(f_lo), np.log(f_hi)))
+        drift = rng.uniform(0.0, 0.25) * ou_noise(rng, len(t), dt, 1.0)
+        phase = 2 * np.pi * np.cumsum(freq * np.exp(drift)) * dt + rng.uniform(0, 2 * np.pi)
+        edge = rng.uniform(0.3, 0.8)
+        env = ramp(t, s, edge) * (1.0 - ramp(t, s + length - edge, edge))
+        amp = rng.uniform(a_lo, a_hi)
+        lag = rng.uniform(0.0, 0.5, len(chans))
+        wave = np.sin(phase[:, None] + lag) + 0.3 * np.sin(2 * (phase[:, None] + lag) + 1.0)
+        out[:, chans] += (amp * env[:, None] * wave).astype(np.float32)
+        s += length + rng.exponential(mean_gap)
+    return out * present[:, None].astype(np.float32)
 
 
 def _smooth(x: np.ndarray, k: int) -> np.ndarray:

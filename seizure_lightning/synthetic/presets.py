@@ -39,6 +39,9 @@ class SynthConfig:
     flicker_prob: float = 0.3
     noise_std: tuple[float, float] = (2.0, 6.0)
     crf: int = 23
+    # share of contextual video time with rhythmic everyday movement (scratching, tapping,
+    # gesturing, chewing, rocking: motion.RHYTHMS); 0 = the generator before it had them
+    contextual_rhythm: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists)."""
@@ -69,6 +72,7 @@ PRESETS: dict[str, SynthConfig] = {
         contextual_subjects=6,
         resolutions=((320, 240), (256, 192), (384, 216)),
         embed_context_seconds=(3.0, 8.0),
+        contextual_rhythm=0.4,
     ),
     # the learning benchmark (make loso-bench): enough patients, balanced, that a LOSO sweep's
     # patient-bootstrap CIs separate a good model from chance, small enough for 2 CPU cores
@@ -83,6 +87,7 @@ PRESETS: dict[str, SynthConfig] = {
         contextual_subjects=6,
         resolutions=((320, 240), (256, 192), (384, 216)),
         embed_context_seconds=(3.0, 8.0),
+        contextual_rhythm=0.4,
     ),
     "paper": SynthConfig(
         subjects_es=52,
@@ -94,6 +99,7 @@ PRESETS: dict[str, SynthConfig] = {
         contextual_seconds=(30.0, 120.0),
         resolutions=((320, 240), (256, 192), (384, 216)),
         embed_context_seconds=(5.0, 15.0),
+        contextual_rhythm=0.4,
     ),
 }
 
@@ -186,6 +192,7 @@ def validate(cfg: SynthConfig) -> SynthConfig:
         "flicker_prob": _as_prob("flicker_prob", cfg.flicker_prob),
         "noise_std": _as_range("noise_std", cfg.noise_std, 0.0),
         "crf": _as_int("crf", cfg.crf),
+        "contextual_rhythm": _as_prob("contextual_rhythm", cfg.contextual_rhythm),
     }
     if vals["crf"] > 51:
         raise ValueError(f"synth parameter 'crf' must be in 0..51, got {vals['crf']}")
@@ -233,6 +240,9 @@ def _plain(value: Any) -> Any:
 
 def params_hash(cfg: SynthConfig, seed: int) -> str:
     """Hash of the resolved parameters, the seed and the generator version."""
-    payload = {"params": cfg.to_dict(), "seed": int(seed), "version": GENERATOR_VERSION}
+    params = cfg.to_dict()
+    if not params["contextual_rhythm"]:  # datasets made before the parameter keep their hash
+        del params["contextual_rhythm"]
+    payload = {"params": params, "seed": int(seed), "version": GENERATOR_VERSION}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
