@@ -259,3 +259,4 @@ def test_pretext_ratio_fails_a_model_that_only_copies() -> None:
     metrics = _trainer().validate(module, dataloaders=_loader(32, seed=1), verbose=False)[0]
     assert metrics["val/pretext/ratio"] >= 1.0, metrics
     assert metrics["val/pretext/interpolate_corrupted"] < metrics["val/pretext/copy_corrupted"]
+

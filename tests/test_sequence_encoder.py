@@ -80,3 +80,26 @@ def test_config_errors() -> None:
         SequenceEncoderConfig.from_dict(SequenceEncoderConfig().to_dict())
         == SequenceEncoderConfig()
     )
+
+
+def test_gap_marker_tells_a_gap_from_average_motion() -> None:
+    torch.manual_seed(0)
+    cfg = {**TINY, "input_norm": "energy", "gap_marker": True}
+    encoder = SequenceEncoder(cfg).eval()
+    assert encoder.bert.embeddings.token_type_embeddings.weight.shape[0] == 2
+    x = torch.randn(1, 20, 12)
+    valid = torch.ones(1, 20, dtype=torch.bool)
+    real = valid.clone()
+    real[0, 7] = False  # an r(MASK) frame: its motion and its successor's are undefined
+    gaps = encoder.gaps(x, valid, real)
+    assert gaps[0].nonzero().flatten().tolist() == [0, 7, 8]
+    assert encoder.gaps(x, valid)[0].nonzero().flatten().tolist() == [0]  # fine-tuning: frame 0
+    with torch.no_grad():
+        marked = encoder(x, valid, real)
+        encoder.config.gap_marker = False  # the same weights reading the gap as a 0 (average)
+        unmarked = encoder(x, valid, real)
+    assert not torch.allclose(marked[0, 7], unmarked[0, 7])
+    # no gaps for the representations that have none, and none without the marker
+    window = SequenceEncoder({**TINY, "input_norm": "window", "gap_marker": True})
+    assert not window.gaps(x, valid, real).any()
+    assert SequenceEncoder(TINY).bert.embeddings.token_type_embeddings.weight.shape[0] == 1

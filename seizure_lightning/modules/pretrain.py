@@ -30,7 +30,11 @@ from seizure_lightning.data.corruption import (
     interpolate_missing,
 )
 from seizure_lightning.models.encoder_export import save_encoder_export
-from seizure_lightning.models.input_norm import normalize_window, representation_target
+from seizure_lightning.models.input_norm import (
+    frame_differences,
+    normalize_window,
+    representation_target,
+)
 from seizure_lightning.models.sequence_encoder import SequenceEncoder, sequence_encoder_fields
 from seizure_lightning.modules.optim import (
     OptimizerFactory,
@@ -249,15 +253,20 @@ class DenoisingPretrainModule(pl.LightningModule):
     # -- the pretext, judged against trivial predictors ------------------------------------------
     def trivial_predictions(self, inputs: Tensor, valid: Tensor, real: Tensor) -> dict[str, Tensor]:
         """What predictors that learn nothing output for a corrupted input, in the target's
-        frame: ``copy`` the input (the window's mean of real frames at r(MASK)), ``interpolate``
-        each r(MASK) frame from its nearest real neighbours, the running ``mean`` descriptor."""
+        frame: ``copy`` the input (the window's mean of the known positions where it has none),
+        ``interpolate`` every unknown position from its nearest known neighbours, the running
+        ``mean`` descriptor. A position is known where its frame is real; under ``diff`` /
+        ``energy``, where its frame and the one before are (an r(MASK) frame leaves two gaps)."""
         config = self.encoder.config
         copy = normalize_window(inputs, valid, config.input_norm, real,
                                 config.input_norm_floor).float()
-        mean_of_real = (copy * real.unsqueeze(-1)).sum(1, keepdim=True) / real.sum(
+        known = real
+        if config.input_norm in ("diff", "energy"):  # a change is known where both frames are
+            known = frame_differences(inputs[..., :1], real)[1] & valid
+        mean_of_known = (copy * known.unsqueeze(-1)).sum(1, keepdim=True) / known.sum(
             1, keepdim=True).clamp(min=1).unsqueeze(-1)
-        copy = torch.where((valid & ~real).unsqueeze(-1), mean_of_real, copy)
-        return {"copy": copy, "interpolate": interpolate_missing(copy, real),
+        copy = torch.where((valid & ~known).unsqueeze(-1), mean_of_known, copy)
+        return {"copy": copy, "interpolate": interpolate_missing(copy, known),
                 "mean": self.mean_descriptor.expand_as(copy)}
 
     def _update_pretext(self, stage: str, err: Tensor, target: Tensor, inputs: Tensor,
