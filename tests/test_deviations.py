@@ -35,12 +35,14 @@ def test_framework_options_are_each_named() -> None:
     cfg = _compose("+experiment=loso", "model=tiny_probe", "loso=recipe", "pretrained=/x/e.pt")
     got = " | ".join(paper_deviations(cfg, {"loss_on": "corrupted", "crop_mode": "fixed_k",
                                             "val_fraction": 0.1, "gradient_clip_val": 1.0,
-                                            "backbone_arch": "resnet18"}))
+                                            "backbone_arch": "resnet18", "lr": 0.001,
+                                            "max_epochs": 300}))
     for needle in ("encoder d_model 64", "frozen", "model.encoder.input_norm=energy",
                    "loso.decision=val_threshold", "loso.checkpoint=best", "random-weight",
                    "trainer.gradient_clip_val=1.0", "data.split.val_fraction=0.15",
                    "pre-training loss_on=corrupted", "pre-training crop_mode=fixed_k",
-                   "pre-training val_fraction=0.1"):
+                   "pre-training val_fraction=0.1", "pre-training lr=0.001",
+                   "pre-training max_epochs=300", "model.encoder.gap_marker"):
         assert needle in got, (needle, got)
     stats = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
                                       "model.motion_stats=true"), None)

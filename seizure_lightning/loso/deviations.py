@@ -35,6 +35,8 @@ PAPER_PRETRAIN: dict[str, Any] = {
     "val_fraction": 0.0,
     "gradient_clip_val": None,
     "backbone_arch": "resnet152",
+    "lr": 0.01,
+    "max_epochs": 60,
 }
 
 
@@ -79,6 +81,9 @@ def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
     if _get(cfg, "model.motion_stats"):
         out.append("the head also reads each window's log mean / std of the motion energy "
                    "(model.motion_stats)")
+    if _get(cfg, "model.encoder.gap_marker"):
+        out.append("the encoder marks positions of undefined motion with a token type "
+                   "(model.encoder.gap_marker)")
     if _get(cfg, "loso.select.grid"):
         out.append(f"nested selection per fold over {dict(_get(cfg, 'loso.select.grid'))} "
                    "on the inner validation subjects")
@@ -95,6 +100,8 @@ def pretrain_deviations(recipe: Mapping[str, Any] | None) -> list[str]:
         "pre-training loss: mean over positions (the paper's eq. 1 sums them; same AdamW update)"
     ]
     for key, paper in PAPER_PRETRAIN.items():
+        if key not in recipe and key in ("lr", "max_epochs"):
+            continue  # an export written before they were recorded
         value = recipe.get(key)
         if key == "crop_mode":
             if recipe.get("features") == "online":

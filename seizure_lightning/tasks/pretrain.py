@@ -68,6 +68,7 @@ def recipe(cfg: DictConfig, metrics: dict[str, float]) -> dict:
         "gradient_clip_val": None if clip is None else float(clip),
         "backbone_arch": str(cfg.backbone.arch),
         "max_epochs": int(cfg.trainer.max_epochs),
+        "lr": float(cfg.optimizer.lr),
         "pretext_ratio": metrics.get("val/pretext/ratio"),
     }
 
