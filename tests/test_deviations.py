@@ -32,7 +32,8 @@ def test_the_papers_own_run_deviates_only_by_the_stated_two() -> None:
 
 
 def test_framework_options_are_each_named() -> None:
-    cfg = _compose("+experiment=loso", "model=tiny_probe", "loso=recipe", "pretrained=/x/e.pt")
+    cfg = _compose("+experiment=loso", "model=tiny_probe", "loso=recipe", "pretrained=/x/e.pt",
+                   "loso.decision=val_threshold")
     got = " | ".join(paper_deviations(cfg, {"loss_on": "corrupted", "crop_mode": "fixed_k",
                                             "val_fraction": 0.1, "gradient_clip_val": 1.0,
                                             "backbone_arch": "resnet18", "lr": 0.001,
