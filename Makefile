@@ -48,9 +48,9 @@ demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO s
 	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
 
 # The learning benchmark (synth=bench: 24 patients, 12 ES / 12 PNES): seed 0 is the development
-# seed (settings were chosen on it); seeds 3 and 4 are the report seeds (docs/learning.md §5:
-# seeds 1 and 2 were looked at before the contextual video got its rhythmic movement).
-BENCH_SEED ?= 3
+# seed (settings were chosen on it); seeds 4 and 5 are the report seeds (docs/learning.md §5:
+# seeds 1, 2 and 3 were looked at before the last choices, §3d-3e).
+BENCH_SEED ?= 4
 BENCH_ROOT ?= $(CURDIR)
 BENCH_MODELS ?= tiny,tiny_scratch,tiny_probe,tiny_probe_scratch,lstm,motion_spectrum,meanpool_linear
 BENCH_ARGS = synth=bench synth.seed=$(BENCH_SEED) paths.root_dir=$(BENCH_ROOT)
