@@ -82,9 +82,11 @@ PRESETS: dict[str, SynthConfig] = {
         seizures_es=24,
         seizures_pnes=24,
         seizure_seconds=(10.0, 16.0),
-        contextual_recordings=16,
+        # three times the seizure video, from 12 seizure-free patients (the paper has about ten
+        # times; 16 recordings of 6 patients left pre-training at 55 clips: docs/learning.md §3f)
+        contextual_recordings=48,
         contextual_seconds=(30.0, 60.0),
-        contextual_subjects=6,
+        contextual_subjects=12,
         resolutions=((320, 240), (256, 192), (384, 216)),
         embed_context_seconds=(3.0, 8.0),
         contextual_rhythm=0.4,
