@@ -37,8 +37,8 @@ def test_framework_options_are_each_named() -> None:
     got = " | ".join(paper_deviations(cfg, {"loss_on": "corrupted", "crop_mode": "fixed_k",
                                             "val_fraction": 0.1, "gradient_clip_val": 1.0,
                                             "backbone_arch": "resnet18", "lr": 0.001,
-                                            "max_epochs": 300}))
-    for needle in ("encoder d_model 64", "frozen", "model.encoder.input_norm=energy",
+                                            "max_epochs": 300, "huber_delta": 3.0}))
+    for needle in ("pre-training huber_delta=3.0","encoder d_model 64", "frozen", "model.encoder.input_norm=energy",
                    "loso.decision=val_threshold", "loso.checkpoint=best", "random-weight",
                    "trainer.gradient_clip_val=1.0", "data.split.val_fraction=0.15",
                    "pre-training loss_on=corrupted", "pre-training crop_mode=fixed_k",

@@ -16,7 +16,7 @@ from seizure_lightning.models.baselines import LSTMClassifier, MeanPoolLinear
 from seizure_lightning.models.encoder_export import ENCODER_EXPORT_FORMAT, load_encoder_export
 from seizure_lightning.modules.classifier import ClassifierModule
 from seizure_lightning.modules.optim import lr_schedule
-from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+from seizure_lightning.modules.pretrain import DenoisingPretrainModule, position_error
 
 DIM, LEN = 16, 48
 MEANPOOL = "seizure_lightning.models.baselines.MeanPoolLinear"
@@ -123,6 +123,31 @@ def test_loss_definitions_on_known_batch() -> None:
     metrics = trainer.validate(module, dataloaders=_loader(4, batch_size=4), verbose=False)[0]
     assert metrics["val/loss"] == pytest.approx(err[valid].mean().item(), rel=1e-4)
     assert metrics["val/loss_sum"] == pytest.approx((err * valid).sum(1).mean().item(), rel=1e-4)
+
+
+def test_huber_position_error_is_squared_below_delta_and_linear_beyond() -> None:
+    target = torch.tensor([[[0.5], [2.0], [200.0]]])
+    pred = torch.zeros_like(target)
+    squared = position_error(pred, target)
+    robust = position_error(pred, target, huber_delta=3.0)
+    assert squared.tolist() == [[0.25, 4.0, 40000.0]]
+    assert robust[0, :2].tolist() == pytest.approx([0.25, 4.0])  # the same below delta
+    assert robust[0, 2].item() == pytest.approx(2 * 3.0 * (200.0 - 1.5))  # linear beyond
+    with pytest.raises(ValueError, match="huber_delta"):
+        _pretrain_module(corruption={**CORRUPTION, "huber_delta": 0})
+
+
+def test_huber_changes_the_gradient_not_the_logged_pretext_figures() -> None:
+    logged = {}
+    for delta in (None, 0.01):
+        module = _pretrain_module(corruption={**CORRUPTION, "huber_delta": delta})
+        module.eval()
+        logged[delta] = _trainer().validate(module, dataloaders=_loader(4, batch_size=4),
+                                            verbose=False)[0]
+    # same weights (seeded), same batches: the squared-L2 pretext figures agree, the loss not
+    assert logged[None]["val/pretext/model_corrupted"] == pytest.approx(
+        logged[0.01]["val/pretext/model_corrupted"], rel=1e-5)
+    assert logged[0.01]["val/loss"] < 0.5 * logged[None]["val/loss"]
 
 
 def test_checkpoint_weights_only_round_trip_and_resume(tmp_path: Path) -> None:

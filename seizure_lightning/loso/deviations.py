@@ -37,6 +37,7 @@ PAPER_PRETRAIN: dict[str, Any] = {
     "backbone_arch": "resnet152",
     "lr": 0.01,
     "max_epochs": 60,
+    "huber_delta": None,
 }
 
 
@@ -100,7 +101,7 @@ def pretrain_deviations(recipe: Mapping[str, Any] | None) -> list[str]:
         "pre-training loss: mean over positions (the paper's eq. 1 sums them; same AdamW update)"
     ]
     for key, paper in PAPER_PRETRAIN.items():
-        if key not in recipe and key in ("lr", "max_epochs"):
+        if key not in recipe and key in ("lr", "max_epochs", "huber_delta"):
             continue  # an export written before they were recorded
         value = recipe.get(key)
         if key == "crop_mode":

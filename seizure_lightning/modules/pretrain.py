@@ -58,7 +58,19 @@ CORRUPTION_DEFAULTS: dict[str, Any] = {
     "permute": True,
     "mask": True,
     "loss_on": "all",
+    "huber_delta": None,
 }
+
+
+def position_error(pred: Tensor, target: Tensor, huber_delta: float | None = None) -> Tensor:
+    """Per-position regression error ``[B, L]``: the squared L2 distance (``huber_delta`` None,
+    the paper's eq. 1), or twice the Huber loss summed over dimensions, which is the same below
+    ``huber_delta`` and grows linearly beyond it (a target of hundreds of standard deviations,
+    a brief movement in a still clip that fell in the corrupted frames, then weighs like a
+    large error, not like its square: docs/learning.md §5)."""
+    if huber_delta is None:
+        return (pred - target).pow(2).sum(-1)
+    return 2.0 * F.huber_loss(pred, target, reduction="none", delta=float(huber_delta)).sum(-1)
 
 
 def masked_mean(values: Tensor, select: Tensor) -> Tensor:
@@ -75,7 +87,9 @@ class DenoisingPretrainModule(pl.LightningModule):
         encoder: :class:`SequenceEncoderConfig` fields (defaults: the paper's model), optionally
             with a ``_target_`` naming :class:`SequenceEncoder` (the ``model.encoder`` node).
         corruption: ``span`` (30), ``mask_ratio`` (0.15), ``permute`` (True), ``mask`` (True),
-            ``loss_on`` ("all": every non-pad position; "corrupted": moved or masked ones only).
+            ``loss_on`` ("all": every non-pad position; "corrupted": moved or masked ones only),
+            ``huber_delta`` (None: squared L2, the paper's; a number: the robust loss of
+            :func:`position_error` for the gradient; the logged pretext figures stay squared L2).
         optimizer: a partial optimizer taking param groups (Hydra ``_partial_: true``);
             None = AdamW(lr 0.01, weight decay 1e-4), the paper's. Biases and norm weights get no
             weight decay.
@@ -103,6 +117,9 @@ class DenoisingPretrainModule(pl.LightningModule):
             raise ValueError(
                 f"corruption.loss_on must be 'all' or 'corrupted', got {corruption['loss_on']!r}"
             )
+        delta = corruption["huber_delta"]
+        if delta is not None and not float(delta) > 0:
+            raise ValueError(f"corruption.huber_delta must be null or > 0, got {delta!r}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -210,12 +227,12 @@ class DenoisingPretrainModule(pl.LightningModule):
         target = self.target(batch["features"], inputs, valid, real)
         pred = self(inputs, valid, real).float()
 
-        err = (pred - target).pow(2).sum(-1)  # [B, L] squared L2 per position
+        err = position_error(pred, target)  # [B, L] squared L2: the pretext figures
+        delta = self.hparams.corruption["huber_delta"]
+        fit = err if delta is None else position_error(pred, target, delta)  # the gradient's
         corrupted = corrupted_positions(order, masked) & valid
         loss_all = masked_mean(err, valid)
-        loss = (
-            loss_all if self.hparams.corruption["loss_on"] == "all" else masked_mean(err, corrupted)
-        )
+        loss = masked_mean(fit, valid if self.hparams.corruption["loss_on"] == "all" else corrupted)
 
         with torch.no_grad():
             if train:
