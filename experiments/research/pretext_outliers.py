@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from seizure_lightning.data.corruption import corrupted_positions
+from seizure_lightning.data.corruption import TRAIN_STREAM, corrupted_positions
 from seizure_lightning.engine.trainer import build_datamodule, build_module
-from seizure_lightning.modules.pretrain import TRAIN_STREAM
 from seizure_lightning.resolvers import register_resolvers
 
 
