@@ -212,6 +212,26 @@ def test_classifier_from_export_trains_and_reloads_without_export(tmp_path: Path
     assert torch.equal(loaded.class_weight, torch.tensor([0.3, 0.7]))
 
 
+def test_head_warmup_freezes_the_encoder_then_fine_tunes(tmp_path: Path) -> None:
+    """LP-FT: the encoder does not move in the warmup epochs (the head does, at its own rate),
+    then both train; the optimizer holds the head's rate."""
+    torch.manual_seed(0)
+    clf = ClassifierModule(encoder=TINY, lr=1e-3, head_lr=1e-2, head_warmup_epochs=1)
+    start = {k: v.clone() for k, v in clf.state_dict().items()}
+    loader = _loader(32, batch_size=8)  # 4 steps per epoch
+    _trainer(tmp_path, max_epochs=1).fit(clf, train_dataloaders=loader)
+    after_warmup = {k: v.clone() for k, v in clf.state_dict().items()}
+    assert all(torch.equal(start[k], v) for k, v in after_warmup.items() if k.startswith("backbone."))
+    assert not torch.equal(start["head.weight"], after_warmup["head.weight"])
+    rates = sorted({g["lr"] for g in clf.trainer.optimizers[0].param_groups})
+    assert rates == [1e-3, 1e-2]
+    _trainer(tmp_path, max_epochs=2).fit(clf, train_dataloaders=loader)
+    assert any(not torch.equal(after_warmup[k], v) for k, v in clf.state_dict().items()
+               if k.startswith("backbone."))
+    with pytest.raises(ValueError, match="head_warmup_epochs"):
+        ClassifierModule(encoder=TINY, head_warmup_epochs=-1)
+
+
 def test_class_weighted_loss() -> None:
     clf = ClassifierModule(
         encoder={"_target_": MEANPOOL, "input_dim": DIM}, class_weights=[1.0, 4.0]

@@ -80,6 +80,12 @@ class ClassifierModule(pl.LightningModule):
         motion_stats: the head also reads the window's log mean and log std of the motion energy
             (``models.input_norm.energy_log_stats``): how much the window moves, which a
             per-window standardised input (``input_norm=energy``) does not show the encoder.
+        head_lr: the head's own rate (None: ``lr``), e.g. a linear probe's on a fine-tuned
+            encoder.
+        head_warmup_epochs: the encoder stays frozen (and in eval mode) for the first this many
+            epochs while the head trains, then trains too: linear probing, then fine-tuning
+            (LP-FT, Kumar et al. 2022), so a random head does not first push its gradient into
+            the pre-trained features.
     """
 
     def __init__(
@@ -99,6 +105,8 @@ class ClassifierModule(pl.LightningModule):
         from_scratch: bool = False,
         subject_norm: bool = False,
         motion_stats: bool = False,
+        head_lr: float | None = None,
+        head_warmup_epochs: int = 0,
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "first"):
@@ -113,6 +121,10 @@ class ClassifierModule(pl.LightningModule):
             raise ValueError(f"class_weights needs {num_classes} values, got {class_weights}")
         dropout, num_classes = float(dropout), int(num_classes)
         lr = None if lr is None else float(lr)
+        head_lr = None if head_lr is None else float(head_lr)
+        head_warmup_epochs = int(head_warmup_epochs)
+        if head_warmup_epochs < 0:
+            raise ValueError(f"head_warmup_epochs must be >= 0, got {head_warmup_epochs}")
 
         self.pretrain_meta: dict[str, Any] | None = None
         if init_from is not None:
@@ -236,8 +248,16 @@ class ClassifierModule(pl.LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=not train)
         return loss
 
+    def encoder_frozen(self, epoch: int) -> bool:
+        """Whether the encoder is frozen in ``epoch`` (``freeze_encoder``, or the head's warmup)."""
+        return bool(self.hparams.freeze_encoder) or epoch < self.hparams.get(
+            "head_warmup_epochs", 0)
+
     def on_train_epoch_start(self) -> None:
-        if self.hparams.freeze_encoder:
+        frozen = self.encoder_frozen(self.current_epoch)
+        if not self.hparams.freeze_encoder:  # frozen params get no gradient, AdamW skips them
+            self.backbone.requires_grad_(not frozen)
+        if frozen:
             self.backbone.eval()
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
@@ -288,9 +308,12 @@ class ClassifierModule(pl.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
+        if not self.hparams.freeze_encoder:  # the optimizer holds the encoder even in warmup
+            self.backbone.requires_grad_(True)
         return optimizers_and_schedule(
             self.optimizer_factory, [self.backbone, self.head], 0.005, self.scheduler_factory,
             self.trainer.estimated_stepping_batches, lr=self.hparams.lr,
+            lrs=None if self.hparams.get("head_lr") is None else {1: self.hparams.head_lr},
         )
 
 

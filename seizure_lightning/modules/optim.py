@@ -5,7 +5,7 @@ norms), the Hydra ``_partial_`` optimizer, the per-step learning-rate schedule (
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -19,26 +19,35 @@ OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 
-def param_groups(modules: Iterable[nn.Module]) -> list[dict[str, Any]]:
-    """Trainable params in two groups: weight decay on matrices, none on biases and norms."""
-    decay, no_decay = [], []
-    for module in modules:
+def param_groups(
+    modules: Iterable[nn.Module], lrs: Mapping[int, float] | None = None
+) -> list[dict[str, Any]]:
+    """Trainable params in two groups: weight decay on matrices, none on biases and norms;
+    ``lrs`` gives the module at that position in ``modules`` its own two groups at that rate."""
+    lrs = dict(lrs or {})
+    buckets: dict[int | None, tuple[list, list]] = {}
+    for i, module in enumerate(modules):
+        decay, no_decay = buckets.setdefault(i if i in lrs else None, ([], []))
         for p in module.parameters():
             if p.requires_grad:
                 (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [{"params": decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+    groups: list[dict[str, Any]] = []
+    for key, (decay, no_decay) in buckets.items():
+        rate = {} if key is None else {"lr": float(lrs[key])}
+        if decay or key is None:
+            groups.append({"params": decay, **rate})
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0, **rate})
     return groups
 
 
 def build_optimizer(
     factory: OptimizerFactory | None, modules: Iterable[nn.Module], default_lr: float,
-    lr: float | None = None,
+    lr: float | None = None, lrs: Mapping[int, float] | None = None,
 ) -> torch.optim.Optimizer:
     """``factory(param_groups)`` (a Hydra ``_partial_`` optimizer) or AdamW(default_lr, wd 1e-4);
-    ``lr`` (a module's own rate) overrides the factory's."""
-    groups = param_groups(modules)
+    ``lr`` (a module's own rate) overrides the factory's; ``lrs``: see :func:`param_groups`."""
+    groups = param_groups(modules, lrs)
     if factory is None:
         return torch.optim.AdamW(groups, lr=lr or default_lr, weight_decay=1e-4)
     return factory(groups) if lr is None else factory(groups, lr=lr)
@@ -70,10 +79,11 @@ def optimizers_and_schedule(
     scheduler: SchedulerFactory | None,
     total_steps: int,
     lr: float | None = None,
+    lrs: Mapping[int, float] | None = None,
 ) -> Any:
     """What ``configure_optimizers`` returns: the optimizer, with its per-step schedule if any
     (``scheduler(optimizer, total_steps)``)."""
-    optimizer = build_optimizer(factory, modules, default_lr=default_lr, lr=lr)
+    optimizer = build_optimizer(factory, modules, default_lr=default_lr, lr=lr, lrs=lrs)
     if scheduler is None:
         return optimizer
     schedule = scheduler(optimizer, total_steps=int(total_steps))
