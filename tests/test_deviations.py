@@ -48,6 +48,11 @@ def test_framework_options_are_each_named() -> None:
     stats = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
                                       "model.motion_stats=true"), None)
     assert any("model.motion_stats" in d for d in stats)
+    assert not any("model.head" in d for d in stats)  # off by default
+    lpft = " | ".join(paper_deviations(_compose(
+        "+experiment=loso", "model=tiny_scratch", "model.head_lr=0.005",
+        "model.head_warmup_epochs=5"), None))
+    assert "rate 0.005 (model.head_lr)" in lpft and "first 5 epochs" in lpft, lpft
     grid = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch", "loso=recipe",
                                      "loso.select.grid={model.lr: [0.1, 0.2]}"), None)
     assert any("nested selection per fold over {'model.lr': [0.1, 0.2]}" in d for d in grid)

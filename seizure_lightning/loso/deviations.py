@@ -82,6 +82,11 @@ def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
     if _get(cfg, "model.motion_stats"):
         out.append("the head also reads each window's log mean / std of the motion energy "
                    "(model.motion_stats)")
+    if _get(cfg, "model.head_lr") is not None:
+        out.append(f"the head learns at its own rate {_get(cfg, 'model.head_lr')} (model.head_lr)")
+    if _get(cfg, "model.head_warmup_epochs"):
+        out.append(f"encoder frozen for the first {_get(cfg, 'model.head_warmup_epochs')} epochs "
+                   "while the head learns, then fine-tuned (LP-FT, model.head_warmup_epochs)")
     if _get(cfg, "model.encoder.gap_marker"):
         out.append("the encoder marks positions of undefined motion with a token type "
                    "(model.encoder.gap_marker)")
