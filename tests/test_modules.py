@@ -232,6 +232,31 @@ def test_head_warmup_freezes_the_encoder_then_fine_tunes(tmp_path: Path) -> None
         ClassifierModule(encoder=TINY, head_warmup_epochs=-1)
 
 
+def test_best_checkpoint_is_chosen_after_the_warmup(tmp_path: Path) -> None:
+    """The best checkpoint (by validation loss) comes from epoch ``start_epoch`` on, even when
+    an earlier epoch scored better; last.ckpt is still written."""
+    from seizure_lightning.engine.checkpoints import BestCheckpoint
+
+    class Scripted(ClassifierModule):  # validation loss falls, then rises: best at epoch 0
+        def on_validation_epoch_end(self) -> None:
+            self.log("score", float([0.1, 0.5, 0.3, 0.9][self.current_epoch]))
+
+    def best(start: int) -> str:
+        cb = BestCheckpoint(dirpath=tmp_path / f"s{start}", monitor="score", mode="min",
+                            save_top_k=1, save_last=True, filename="e{epoch}",
+                            auto_insert_metric_name=False, start_epoch=start)
+        _trainer(tmp_path, max_epochs=4, enable_checkpointing=True, callbacks=[cb]).fit(
+            Scripted(encoder={"_target_": MEANPOOL, "input_dim": DIM}),
+            train_dataloaders=_loader(16), val_dataloaders=_loader(8, seed=1))
+        assert (tmp_path / f"s{start}" / "last.ckpt").is_file()
+        return Path(cb.best_model_path).stem
+
+    assert best(0) == "e0"
+    assert best(1) == "e2"
+    with pytest.raises(ValueError, match="start_epoch"):
+        BestCheckpoint(start_epoch=-1)
+
+
 def test_class_weighted_loss() -> None:
     clf = ClassifierModule(
         encoder={"_target_": MEANPOOL, "input_dim": DIM}, class_weights=[1.0, 4.0]

@@ -8,6 +8,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
@@ -136,6 +137,29 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     candidates = [p for p in (ckpt_dir / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt"))
                   if p.is_file()]
     return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint``, whose best (top-k) checkpoint is chosen among the epochs
+    from ``start_epoch`` on only (``last.ckpt`` is written every epoch as before).
+
+    With LP-FT (``model.head_warmup_epochs``) the first epochs train a linear head on a frozen
+    encoder. Such a half-trained head is unsure of everything, and on 3-4 inner validation
+    patients an unsure model can have the lowest cross-entropy: "best by validation loss" then
+    tests the warmup's probe instead of the fine-tuned model (docs/learning.md §5). The warmup
+    is part of the training recipe, not a candidate model.
+    """
+
+    def __init__(self, *args: Any, start_epoch: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if int(start_epoch) < 0:
+            raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
+        self.start_epoch = int(start_epoch)
+
+    def _save_topk_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
+        if trainer.current_epoch < self.start_epoch:
+            return
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
 
 
 class CheckpointMetadata(pl.Callback):
