@@ -48,7 +48,10 @@ def test_framework_options_are_each_named() -> None:
     stats = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
                                       "model.motion_stats=true"), None)
     assert any("model.motion_stats" in d for d in stats)
-    assert not any("model.head" in d for d in stats)  # off by default
+    assert not any("model.head" in d or "centered_head" in d for d in stats)  # off by default
+    centered = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
+                                         "model.centered_head=true"), None)
+    assert any("(model.centered_head)" in d for d in centered)
     lpft = " | ".join(paper_deviations(_compose(
         "+experiment=loso", "model=tiny_scratch", "model.head_lr=0.005",
         "model.head_warmup_epochs=5"), None))

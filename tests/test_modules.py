@@ -232,6 +232,32 @@ def test_head_warmup_freezes_the_encoder_then_fine_tunes(tmp_path: Path) -> None
         ClassifierModule(encoder=TINY, head_warmup_epochs=-1)
 
 
+def test_centered_head_starts_at_even_odds_and_learns(tmp_path: Path) -> None:
+    """model.centered_head: before training every window gets p = 0.5 exactly, whatever the
+    scale or offset of the inputs; the head's inputs are batch-standardised (running statistics
+    at evaluation, saved with the weights) and it learns; without it the random head does not."""
+    torch.manual_seed(0)
+    batch = next(iter(_loader(16)))
+    features = batch["features"] * 50.0 + 20.0  # far from centred: a random head is not at 0.5
+    mask = batch["attention_mask"]
+    clf = ClassifierModule(encoder=TINY, from_scratch=True, motion_stats=True, centered_head=True)
+    plain = ClassifierModule(encoder=TINY, from_scratch=True, motion_stats=True)
+    for module in (clf, plain):
+        module.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(clf(features, mask).softmax(-1), torch.full((16, 2), 0.5))
+        assert not torch.allclose(plain(features, mask).softmax(-1), torch.full((16, 2), 0.5))
+    _trainer(tmp_path, max_epochs=2).fit(clf.train(), train_dataloaders=_loader(32, batch_size=8))
+    assert clf.head.weight.abs().sum() > 0
+    assert clf.head_norm.num_batches_tracked.item() == 8
+    assert clf.head_norm.running_var.mean().item() != 1.0  # statistics of the training inputs
+    ckpt = tmp_path / "centered.ckpt"
+    clf.trainer.save_checkpoint(ckpt)
+    loaded = ClassifierModule.load_from_checkpoint(ckpt, weights_only=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(features, mask), clf.eval()(features, mask))
+
+
 def test_best_checkpoint_is_chosen_after_the_warmup(tmp_path: Path) -> None:
     """The best checkpoint (by validation loss) comes from epoch ``start_epoch`` on, even when
     an earlier epoch scored better; last.ckpt is still written."""

@@ -87,6 +87,9 @@ def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
     if _get(cfg, "model.head_warmup_epochs"):
         out.append(f"encoder frozen for the first {_get(cfg, 'model.head_warmup_epochs')} epochs "
                    "while the head learns, then fine-tuned (LP-FT, model.head_warmup_epochs)")
+    if _get(cfg, "model.centered_head"):
+        out.append("the head reads batch-standardised inputs and starts from zero weights "
+                   "(model.centered_head)")
     if _get(cfg, "model.encoder.gap_marker"):
         out.append("the encoder marks positions of undefined motion with a token type "
                    "(model.encoder.gap_marker)")

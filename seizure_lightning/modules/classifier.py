@@ -86,6 +86,11 @@ class ClassifierModule(pl.LightningModule):
             epochs while the head trains, then trains too: linear probing, then fine-tuning
             (LP-FT, Kumar et al. 2022), so a random head does not first push its gradient into
             the pre-trained features.
+        centered_head: the head reads its inputs standardised over the batch (``BatchNorm1d``
+            without affine parameters, MAE's linear-probe head, He et al. 2022; running
+            statistics at evaluation, so it stays linear) and starts from zero weights, so that
+            every fold's model starts at p = 0.5 and its offset is its bias alone, not an
+            accident of the random head on inputs that are not centred.
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class ClassifierModule(pl.LightningModule):
         motion_stats: bool = False,
         head_lr: float | None = None,
         head_warmup_epochs: int = 0,
+        centered_head: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "first"):
@@ -140,7 +146,12 @@ class ClassifierModule(pl.LightningModule):
         self.scheduler_factory = scheduler
 
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.backbone.output_dim + (2 if motion_stats else 0), num_classes)
+        head_dim = self.backbone.output_dim + (2 if motion_stats else 0)
+        self.head_norm = nn.BatchNorm1d(head_dim, affine=False) if centered_head else None
+        self.head = nn.Linear(head_dim, num_classes)
+        if centered_head:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         self.register_buffer("class_weight", weight, persistent=False)
         if freeze_encoder:
@@ -217,11 +228,12 @@ class ClassifierModule(pl.LightningModule):
         attention_mask = attention_mask.to(torch.bool)
         hidden = self.backbone(features, attention_mask)
         pooled = hidden if hidden.dim() == 2 else self.pool(hidden, attention_mask)
-        pooled = self.dropout(pooled)
-        if self.hparams.get("motion_stats", False):
-            stats = energy_log_stats(features, attention_mask).to(pooled.dtype)
-            pooled = torch.cat([pooled, stats], dim=1)
-        return self.head(pooled)
+        stats = (energy_log_stats(features, attention_mask).to(pooled.dtype)
+                 if self.hparams.get("motion_stats", False) else pooled[:, :0])
+        if self.head_norm is not None:  # standardise first, then drop out the encoder's part
+            normed = self.head_norm(torch.cat([pooled, stats], dim=1).float()).to(pooled.dtype)
+            pooled, stats = normed[:, : pooled.shape[1]], normed[:, pooled.shape[1]:]
+        return self.head(torch.cat([self.dropout(pooled), stats], dim=1))
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Class-weighted cross-entropy (fp32)."""
