@@ -13,6 +13,7 @@ from seizure_lightning.loso.diagnose import (
     calibrated_test_scores,
     diagnose_model,
     diagnose_sweep,
+    fold_offsets,
     fold_shifts,
     main,
 )
@@ -49,6 +50,7 @@ def test_sweep_table_and_cli(tmp_path: Path, capsys) -> None:
     assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "d.md")]) == 0
     out = capsys.readouterr().out
     assert "| tiny | 4 | 1.000 | n/a | 0.000 | 0.000 |" in out  # no threshold: calibration is a no-op
+    assert out.rstrip().endswith("| 0.500 | last |")  # every fold has the same offset
     assert (tmp_path / "d.md").read_text() == diagnose_sweep(tmp_path / "sweep")
     with pytest.raises(FileNotFoundError):
         diagnose_model(tmp_path)
@@ -71,3 +73,27 @@ def test_fold_calibration_aligns_folds_without_reordering_within_a_fold(tmp_path
                            for p in (0.6, 0.7, 0.9)])
     calibrated = calibrated_test_scores(scores, {"A": 0.7}).p_PNES.to_numpy()
     assert calibrated[1] == pytest.approx(0.5) and calibrated[0] < 0.5 < calibrated[2]
+
+
+def test_fold_offsets_rank_held_out_patients_when_untrained_folds_share_a_class(
+        tmp_path: Path) -> None:
+    """Folds that tested barely trained weights (epoch 2) score everyone at their initial
+    offset; when they are the ES folds, the offsets alone rank the held-out patients backwards,
+    and the diagnostic says so."""
+    folds = {"P1": ("ES", 0.64, 2, {"ES": 0.641, "PNES": 0.639}),
+             "P2": ("ES", 0.65, 2, {"ES": 0.651, "PNES": 0.649}),
+             "P3": ("PNES", 0.52, 25, {"ES": 0.45, "PNES": 0.56}),
+             "P4": ("PNES", 0.47, 20, {"ES": 0.44, "PNES": 0.55})}
+    for fold, (label, p, epoch, train) in folds.items():
+        folder = tmp_path / "sweep" / "probe" / f"fold={fold}"
+        folder.mkdir(parents=True)
+        _scores(fold, label, p, train).to_csv(folder / "fold_scores.csv", index=False)
+        (folder / "summary.json").write_text(json.dumps(
+            {"tested_checkpoint": f"/x/checkpoints/epoch{epoch - 1:03d}-step000010.ckpt"}))
+    model = diagnose_model(tmp_path / "sweep" / "probe")
+    assert model["auroc_test"] == pytest.approx(0.0)
+    assert model["auroc_offsets"] == pytest.approx(0.0)
+    assert model["tested_epoch"] == "2 / 11"
+    offsets = fold_offsets(pd.concat([_scores("A", "ES", 0.9, {"ES": 0.2, "PNES": 0.6}),
+                                      _scores("B", "ES", 0.9, {"ES": 0.2})]))
+    assert offsets.set_index("fold").p_PNES.to_dict() == pytest.approx({"A": 0.4})

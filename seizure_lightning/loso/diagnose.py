@@ -9,6 +9,14 @@ AUROC on the training, validation and held-out videos, the held-out AUROC of fol
 scores, and the mean shift of a held-out patient's p_PNES from the training patients of its own
 class (0: seen like them).
 
+Two columns say whether the folds' offsets, not the patients, rank the held-out videos:
+``AUROC of fold offsets`` scores every held-out video by its fold's offset alone (the midpoint of
+the mean p_PNES of its training patients of each class, the same for both classes' patients)
+and ``tested epoch`` gives the smallest and the median epoch the folds' tested weights come from.
+A fold that tests barely trained weights outputs about its initial offset for everyone; when
+such folds are mostly of one class, the offsets alone rank the held-out patients, forwards or
+backwards (an offset AUROC far from 0.5).
+
 Fold-calibrated: each fold's held-out scores are taken relative to that fold's own decision
 threshold, ``logit(p_PNES) - logit(threshold)`` (chosen on the inner validation subjects with
 ``loso.decision=val_threshold``; 0.5 otherwise). Every fold is a different model with its own
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +57,26 @@ def fold_threshold(fold_dir: Path) -> float:
     path = fold_dir / "summary.json"
     threshold = json.loads(path.read_text()).get("threshold") if path.is_file() else None
     return 0.5 if threshold is None else float(threshold)
+
+
+def tested_epoch(fold_dir: Path) -> int | None:
+    """The 1-based epoch of the fold's tested weights (``epoch004-...ckpt`` -> 5), from its
+    ``summary.json``; None when unknown (``last`` or no summary)."""
+    path = fold_dir / "summary.json"
+    checkpoint = json.loads(path.read_text()).get("tested_checkpoint") if path.is_file() else None
+    found = re.search(r"epoch(\d+)", Path(str(checkpoint or "")).name)
+    return int(found.group(1)) + 1 if found else None
+
+
+def fold_offsets(scores: pd.DataFrame) -> pd.DataFrame:
+    """The held-out rows, ``p_PNES`` replaced by their fold's offset: the midpoint of the mean
+    p_PNES of the fold's training subjects of each class (NaN when a class is missing)."""
+    test = scores[scores.part == "test"].copy()
+    by_class = (scores[scores.part == "train"].groupby(["fold", "label"]).p_PNES.mean()
+                .unstack().reindex(columns=["ES", "PNES"]))
+    midpoint = by_class.mean(axis=1, skipna=False)  # NaN where a class is missing
+    test["p_PNES"] = test.fold.map(midpoint).to_numpy(dtype=float)
+    return test.dropna(subset=["p_PNES"])
 
 
 def calibrated_test_scores(scores: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
@@ -94,6 +123,9 @@ def diagnose_model(model_dir: Path) -> dict[str, Any]:
     for part in ("train", "val", "test"):
         out[f"auroc_{part}"] = _auroc(scores[scores.part == part])
     out["auroc_test_calibrated"] = _auroc(calibrated_test_scores(scores, thresholds))
+    out["auroc_offsets"] = _auroc(fold_offsets(scores))
+    epochs = [e for e in (tested_epoch(p.parent) for p in paths) if e is not None]
+    out["tested_epoch"] = f"{min(epochs)} / {int(np.median(epochs))}" if epochs else "last"
     for label in ("ES", "PNES"):
         mine = shifts[shifts.label == label]["shift"].dropna()
         out[f"shift_{label}"] = float(mine.mean()) if len(mine) else None
@@ -105,8 +137,9 @@ def diagnose_sweep(sweep_dir: Path) -> str:
     """The Markdown table of every model of a sweep that has fold scores."""
     lines = [
         "| model | folds | AUROC train | AUROC val | AUROC held-out | AUROC held-out, "
-        "fold-calibrated | shift ES | shift PNES |",
-        "|---|---|---|---|---|---|---|---|",
+        "fold-calibrated | shift ES | shift PNES | AUROC of fold offsets | tested epoch "
+        "(min / median) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for model_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
         if not any(model_dir.glob("fold=*/fold_scores.csv")):
@@ -115,8 +148,8 @@ def diagnose_sweep(sweep_dir: Path) -> str:
         cells = [d["model"], str(d["folds"])] + [
             "n/a" if d[k] is None else f"{d[k]:+.3f}" if k.startswith("shift") else f"{d[k]:.3f}"
             for k in ("auroc_train", "auroc_val", "auroc_test", "auroc_test_calibrated",
-                      "shift_ES", "shift_PNES")
-        ]
+                      "shift_ES", "shift_PNES", "auroc_offsets")
+        ] + [d["tested_epoch"]]
         lines.append("| " + " | ".join(cells) + " |")
     return (
         "Per-fold scores (`fold_scores.csv`): AUROC of p_PNES on the training, inner validation and "
@@ -124,7 +157,10 @@ def diagnose_sweep(sweep_dir: Path) -> str:
         "to each fold's own decision threshold (chosen on its inner validation subjects), "
         "logit(p) - logit(threshold), then pooled; shift = a held-out patient's mean p_PNES minus that "
         "of the training patients of its class, averaged over folds (negative for PNES / positive "
-        "for ES: new patients are pushed towards the other class).\n\n" + "\n".join(lines) + "\n"
+        "for ES: new patients are pushed towards the other class); AUROC of fold offsets = the "
+        "held-out videos ranked by their fold's offset alone (the midpoint of its training "
+        "patients' class means; far from 0.5: the offsets, not the patients, rank them); tested "
+        "epoch = the epochs the folds' tested weights come from.\n\n" + "\n".join(lines) + "\n"
     )
 
 
