@@ -240,7 +240,8 @@ def test_centered_head_starts_at_even_odds_and_learns(tmp_path: Path) -> None:
     batch = next(iter(_loader(16)))
     features = batch["features"] * 50.0 + 20.0  # far from centred: a random head is not at 0.5
     mask = batch["attention_mask"]
-    clf = ClassifierModule(encoder=TINY, from_scratch=True, motion_stats=True, centered_head=True)
+    clf = ClassifierModule(encoder=TINY, from_scratch=True, motion_stats=True, centered_head=True,
+                           dropout=0.0)
     plain = ClassifierModule(encoder=TINY, from_scratch=True, motion_stats=True)
     for module in (clf, plain):
         module.eval()
@@ -251,6 +252,8 @@ def test_centered_head_starts_at_even_odds_and_learns(tmp_path: Path) -> None:
     assert clf.head.weight.abs().sum() > 0
     assert clf.head_norm.num_batches_tracked.item() == 8
     assert clf.head_norm.running_var.mean().item() != 1.0  # statistics of the training inputs
+    one = clf.train()(features[:1], mask[:1])  # a last batch of one window: running statistics
+    torch.testing.assert_close(one, clf.eval()(features[:1], mask[:1]))
     ckpt = tmp_path / "centered.ckpt"
     clf.trainer.save_checkpoint(ckpt)
     loaded = ClassifierModule.load_from_checkpoint(ckpt, weights_only=True).eval()

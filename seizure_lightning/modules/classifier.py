@@ -231,9 +231,19 @@ class ClassifierModule(pl.LightningModule):
         stats = (energy_log_stats(features, attention_mask).to(pooled.dtype)
                  if self.hparams.get("motion_stats", False) else pooled[:, :0])
         if self.head_norm is not None:  # standardise first, then drop out the encoder's part
-            normed = self.head_norm(torch.cat([pooled, stats], dim=1).float()).to(pooled.dtype)
+            normed = self.normalize_head_input(torch.cat([pooled, stats], dim=1).float())
+            normed = normed.to(pooled.dtype)
             pooled, stats = normed[:, : pooled.shape[1]], normed[:, pooled.shape[1]:]
         return self.head(torch.cat([self.dropout(pooled), stats], dim=1))
+
+    def normalize_head_input(self, x: Tensor) -> Tensor:
+        """``centered_head``'s BatchNorm; a training batch of one window (the last batch of an
+        epoch can be) has no batch statistics, so it is standardised by the running ones."""
+        norm = self.head_norm
+        if self.training and x.shape[0] < 2:
+            return F.batch_norm(x, norm.running_mean, norm.running_var, training=False,
+                                eps=norm.eps)
+        return norm(x)
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Class-weighted cross-entropy (fp32)."""
