@@ -48,10 +48,11 @@ def test_framework_options_are_each_named() -> None:
     stats = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
                                       "model.motion_stats=true"), None)
     assert any("model.motion_stats" in d for d in stats)
-    assert not any("model.head" in d or "centered_head" in d for d in stats)  # off by default
-    centered = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
-                                         "model.centered_head=true"), None)
-    assert any("(model.centered_head)" in d for d in centered)
+    assert not any("model.head" in d for d in stats)  # tiny_scratch: no LP-FT
+    assert any("(model.centered_head)" in d for d in stats)  # the framework's head
+    plain = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
+                                      "model.centered_head=false"), None)
+    assert not any("centered_head" in d for d in plain)
     lpft = " | ".join(paper_deviations(_compose(
         "+experiment=loso", "model=tiny_scratch", "model.head_lr=0.005",
         "model.head_warmup_epochs=5"), None))
