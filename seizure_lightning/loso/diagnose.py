@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ import pandas as pd
 
 from seizure_lightning.evaluation.decision import fold_calibrated
 from seizure_lightning.evaluation.metrics import binary_figures
+from seizure_lightning.loso.callback import tested_epoch
 from seizure_lightning.utils.io import atomic_write_text
 
 SCORE_COLUMNS = ("video_id", "subject_id", "label", "part", "p_PNES", "fold")
@@ -59,13 +59,12 @@ def fold_threshold(fold_dir: Path) -> float:
     return 0.5 if threshold is None else float(threshold)
 
 
-def tested_epoch(fold_dir: Path) -> int | None:
-    """The 1-based epoch of the fold's tested weights (``epoch004-...ckpt`` -> 5), from its
-    ``summary.json``; None when unknown (``last`` or no summary)."""
+def fold_tested_epoch(fold_dir: Path) -> int | None:
+    """The 1-based epoch of the fold's tested weights (``loso.callback.tested_epoch`` of its
+    ``summary.json``); None when unknown (``last`` or no summary)."""
     path = fold_dir / "summary.json"
-    checkpoint = json.loads(path.read_text()).get("tested_checkpoint") if path.is_file() else None
-    found = re.search(r"epoch(\d+)", Path(str(checkpoint or "")).name)
-    return int(found.group(1)) + 1 if found else None
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    return tested_epoch(summary.get("tested_checkpoint"))
 
 
 def fold_offsets(scores: pd.DataFrame) -> pd.DataFrame:
@@ -124,7 +123,7 @@ def diagnose_model(model_dir: Path) -> dict[str, Any]:
         out[f"auroc_{part}"] = _auroc(scores[scores.part == part])
     out["auroc_test_calibrated"] = _auroc(calibrated_test_scores(scores, thresholds))
     out["auroc_offsets"] = _auroc(fold_offsets(scores))
-    epochs = [e for e in (tested_epoch(p.parent) for p in paths) if e is not None]
+    epochs = [e for e in (fold_tested_epoch(p.parent) for p in paths) if e is not None]
     out["tested_epoch"] = f"{min(epochs)} / {int(np.median(epochs))}" if epochs else "last"
     for label in ("ES", "PNES"):
         mine = shifts[shifts.label == label]["shift"].dropna()
