@@ -16,6 +16,7 @@ from seizure_lightning.loso.diagnose import (
     fold_offsets,
     fold_shifts,
     main,
+    offset_removed_test_scores,
 )
 
 
@@ -50,7 +51,8 @@ def test_sweep_table_and_cli(tmp_path: Path, capsys) -> None:
     assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "d.md")]) == 0
     out = capsys.readouterr().out
     assert "| tiny | 4 | 1.000 | n/a | 0.000 | 0.000 |" in out  # no threshold: calibration is a no-op
-    assert out.rstrip().endswith("| 0.500 | last |")  # every fold has the same offset
+    # every fold has the same offset: it ranks nothing, and removing it changes nothing
+    assert out.rstrip().endswith("| 0.500 | 0.000 | last |")
     assert (tmp_path / "d.md").read_text() == diagnose_sweep(tmp_path / "sweep")
     with pytest.raises(FileNotFoundError):
         diagnose_model(tmp_path)
@@ -94,6 +96,12 @@ def test_fold_offsets_rank_held_out_patients_when_untrained_folds_share_a_class(
     assert model["auroc_test"] == pytest.approx(0.0)
     assert model["auroc_offsets"] == pytest.approx(0.0)
     assert model["tested_epoch"] == "2 / 11"
+    # without the offsets the untrained folds sit at 0.5, between the trained PNES folds
+    assert model["auroc_test_offset_removed"] == pytest.approx(0.5)
+    removed = offset_removed_test_scores(pd.concat([
+        _scores("A", "PNES", 0.5, {"ES": 0.2, "PNES": 0.6}), _scores("B", "ES", 0.9, {"ES": 0.2})]))
+    assert removed.set_index("fold").p_PNES.to_dict() == pytest.approx(
+        {"A": 0.6, "B": 0.9})  # A: logit(0.5) - logit(0.4); B has no offset and keeps its score
     offsets = fold_offsets(pd.concat([_scores("A", "ES", 0.9, {"ES": 0.2, "PNES": 0.6}),
                                       _scores("B", "ES", 0.9, {"ES": 0.2})]))
     assert offsets.set_index("fold").p_PNES.to_dict() == pytest.approx({"A": 0.4})

@@ -11,9 +11,11 @@ import torch
 
 from seizure_lightning.loso.splits import (
     LeakageError,
+    SubjectSplit,
     assert_no_subject_leakage,
     check_pretrain_overlap,
     class_weights,
+    fewer_subjects_per_class,
     inner_validation_subjects,
     loso_subjects,
     split_fold,
@@ -129,3 +131,23 @@ def test_class_weights_errors() -> None:
         class_weights([0, 1, 2])
     with pytest.raises(ValueError, match="no labels"):
         class_weights([])
+
+
+def test_fewer_subjects_per_class_is_a_stratified_deterministic_subset() -> None:
+    labels = {f"P{i:02d}": ("ES" if i % 2 else "PNES") for i in range(1, 13)}
+    picked = fewer_subjects_per_class(labels, 2, seed=3)
+    assert sorted(labels[s] for s in picked) == ["ES", "ES", "PNES", "PNES"]
+    assert picked == fewer_subjects_per_class(labels, 2, seed=3)
+    assert fewer_subjects_per_class(labels, 10, seed=3) == natural_sorted(labels)  # cap above n
+    with pytest.raises(ValueError, match="train_per_class"):
+        fewer_subjects_per_class(labels, 0)
+
+
+def test_subject_split_train_per_class_leaves_validation_and_test_alone() -> None:
+    records = [{"subject_id": f"P{i:02d}", "label": "ES" if i <= 8 else "PNES"}
+               for i in range(1, 17)]
+    full = SubjectSplit(val_fraction=0.25, seed=0)(records, "P01")
+    few = SubjectSplit(val_fraction=0.25, seed=0, train_per_class=2)(records, "P01")
+    assert few["val"] == full["val"] and few["test"] == full["test"] == ["P01"]
+    assert set(few["train"]) < set(full["train"]) and len(few["train"]) == 4
+    assert {r["label"] for r in records if r["subject_id"] in few["train"]} == {"ES", "PNES"}

@@ -15,7 +15,9 @@ the mean p_PNES of its training patients of each class, the same for both classe
 and ``tested epoch`` gives the smallest and the median epoch the folds' tested weights come from.
 A fold that tests barely trained weights outputs about its initial offset for everyone; when
 such folds are mostly of one class, the offsets alone rank the held-out patients, forwards or
-backwards (an offset AUROC far from 0.5).
+backwards (an offset AUROC far from 0.5). How much of the held-out AUROC the offsets carry:
+``AUROC held-out, offsets removed`` ranks each held-out video by ``logit(p_PNES) - logit(offset)``
+of its fold; close to the held-out AUROC, the offsets carry little of it.
 
 Fold-calibrated: each fold's held-out scores are taken relative to that fold's own decision
 threshold, ``logit(p_PNES) - logit(threshold)`` (chosen on the inner validation subjects with
@@ -78,6 +80,17 @@ def fold_offsets(scores: pd.DataFrame) -> pd.DataFrame:
     return test.dropna(subset=["p_PNES"])
 
 
+def offset_removed_test_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """The held-out rows with ``p_PNES`` taken relative to their fold's offset (``fold_offsets``;
+    ``evaluation.decision.fold_calibrated``): what is left of the ranking without the offsets.
+    A fold without an offset (a class missing in its training subjects) keeps its scores."""
+    test = scores[scores.part == "test"].copy()
+    midpoints = fold_offsets(scores).groupby("fold").p_PNES.first()
+    test["p_PNES"] = fold_calibrated(test.p_PNES.to_numpy(),
+                                     test.fold.map(midpoints).to_numpy(dtype=float))
+    return test
+
+
 def calibrated_test_scores(scores: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
     """The held-out rows with ``p_PNES`` taken relative to their fold's threshold
     (``evaluation.decision.fold_calibrated``: 0.5 is each fold's own decision boundary)."""
@@ -123,6 +136,7 @@ def diagnose_model(model_dir: Path) -> dict[str, Any]:
         out[f"auroc_{part}"] = _auroc(scores[scores.part == part])
     out["auroc_test_calibrated"] = _auroc(calibrated_test_scores(scores, thresholds))
     out["auroc_offsets"] = _auroc(fold_offsets(scores))
+    out["auroc_test_offset_removed"] = _auroc(offset_removed_test_scores(scores))
     epochs = [e for e in (fold_tested_epoch(p.parent) for p in paths) if e is not None]
     out["tested_epoch"] = f"{min(epochs)} / {int(np.median(epochs))}" if epochs else "last"
     for label in ("ES", "PNES"):
@@ -136,9 +150,9 @@ def diagnose_sweep(sweep_dir: Path) -> str:
     """The Markdown table of every model of a sweep that has fold scores."""
     lines = [
         "| model | folds | AUROC train | AUROC val | AUROC held-out | AUROC held-out, "
-        "fold-calibrated | shift ES | shift PNES | AUROC of fold offsets | tested epoch "
-        "(min / median) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "fold-calibrated | shift ES | shift PNES | AUROC of fold offsets | AUROC held-out, "
+        "offsets removed | tested epoch (min / median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for model_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
         if not any(model_dir.glob("fold=*/fold_scores.csv")):
@@ -147,7 +161,8 @@ def diagnose_sweep(sweep_dir: Path) -> str:
         cells = [d["model"], str(d["folds"])] + [
             "n/a" if d[k] is None else f"{d[k]:+.3f}" if k.startswith("shift") else f"{d[k]:.3f}"
             for k in ("auroc_train", "auroc_val", "auroc_test", "auroc_test_calibrated",
-                      "shift_ES", "shift_PNES", "auroc_offsets")
+                      "shift_ES", "shift_PNES", "auroc_offsets",
+                      "auroc_test_offset_removed")
         ] + [d["tested_epoch"]]
         lines.append("| " + " | ".join(cells) + " |")
     return (
@@ -158,7 +173,9 @@ def diagnose_sweep(sweep_dir: Path) -> str:
         "of the training patients of its class, averaged over folds (negative for PNES / positive "
         "for ES: new patients are pushed towards the other class); AUROC of fold offsets = the "
         "held-out videos ranked by their fold's offset alone (the midpoint of its training "
-        "patients' class means; far from 0.5: the offsets, not the patients, rank them); tested "
+        "patients' class means; far from 0.5: the offsets, not the patients, rank them); offsets "
+        "removed = the held-out scores relative to their fold's offset, logit(p) - logit(offset), "
+        "then pooled (near the held-out AUROC: the offsets carry little of it); tested "
         "epoch = the epochs the folds' tested weights come from.\n\n" + "\n".join(lines) + "\n"
     )
 
