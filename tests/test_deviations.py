@@ -53,6 +53,10 @@ def test_framework_options_are_each_named() -> None:
     plain = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
                                       "model.centered_head=false"), None)
     assert not any("centered_head" in d for d in plain)
+    assert not any("train_per_class" in d for d in plain)
+    few = paper_deviations(_compose("+experiment=loso", "model=motion_spectrum",
+                                    "data.split.train_per_class=3"), None)
+    assert "at most 3 patients per class" in few[0] and "baseline" in few[-1], few
     lpft = " | ".join(paper_deviations(_compose(
         "+experiment=loso", "model=tiny_scratch", "model.head_lr=0.005",
         "model.head_warmup_epochs=5"), None))

@@ -59,9 +59,13 @@ def _get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
 def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
     """Fine-tuning settings of one fold's composed config that are not the paper's."""
     out = []
+    if _get(cfg, "data.split.train_per_class") is not None:
+        out.append(f"trained on at most {_get(cfg, 'data.split.train_per_class')} patients per "
+                   "class of each fold's training patients (data.split.train_per_class: label "
+                   "efficiency)")
     sizes = {k: _get(cfg, f"model.encoder.{k}") for k in PAPER_ENCODER}
     if sizes["d_model"] is None:
-        return [f"model {_get(cfg, 'model.name')}: a baseline, not the paper's Transformer"]
+        return [*out, f"model {_get(cfg, 'model.name')}: a baseline, not the paper's Transformer"]
     if sizes != PAPER_ENCODER:
         out.append("encoder " + ", ".join(f"{k} {v}" for k, v in sizes.items())
                    + " (the paper: 1024 / 6 layers / 8 heads / FFN 4096)")
