@@ -69,14 +69,19 @@ def fold_tested_epoch(fold_dir: Path) -> int | None:
     return tested_epoch(summary.get("tested_checkpoint"))
 
 
-def fold_offsets(scores: pd.DataFrame) -> pd.DataFrame:
-    """The held-out rows, ``p_PNES`` replaced by their fold's offset: the midpoint of the mean
-    p_PNES of the fold's training subjects of each class (NaN when a class is missing)."""
-    test = scores[scores.part == "test"].copy()
+def fold_midpoints(scores: pd.DataFrame) -> pd.Series:
+    """Each fold's offset: the midpoint of the mean p_PNES of its training subjects of each class
+    (NaN when a class is missing), indexed by fold."""
     by_class = (scores[scores.part == "train"].groupby(["fold", "label"]).p_PNES.mean()
                 .unstack().reindex(columns=["ES", "PNES"]))
-    midpoint = by_class.mean(axis=1, skipna=False)  # NaN where a class is missing
-    test["p_PNES"] = test.fold.map(midpoint).to_numpy(dtype=float)
+    return by_class.mean(axis=1, skipna=False)
+
+
+def fold_offsets(scores: pd.DataFrame) -> pd.DataFrame:
+    """The held-out rows, ``p_PNES`` replaced by their fold's offset (``fold_midpoints``); folds
+    without one are dropped."""
+    test = scores[scores.part == "test"].copy()
+    test["p_PNES"] = test.fold.map(fold_midpoints(scores)).to_numpy(dtype=float)
     return test.dropna(subset=["p_PNES"])
 
 
@@ -85,9 +90,8 @@ def offset_removed_test_scores(scores: pd.DataFrame) -> pd.DataFrame:
     ``evaluation.decision.fold_calibrated``): what is left of the ranking without the offsets.
     A fold without an offset (a class missing in its training subjects) keeps its scores."""
     test = scores[scores.part == "test"].copy()
-    midpoints = fold_offsets(scores).groupby("fold").p_PNES.first()
     test["p_PNES"] = fold_calibrated(test.p_PNES.to_numpy(),
-                                     test.fold.map(midpoints).to_numpy(dtype=float))
+                                     test.fold.map(fold_midpoints(scores)).to_numpy(dtype=float))
     return test
 
 

@@ -92,6 +92,17 @@ def subject_majority_labels(records_or_frame: pd.DataFrame | Sequence[Any]) -> d
     }
 
 
+def _subjects_by_class(subject_labels: Mapping[str, str],
+                       exclude: str | None = None) -> dict[str, list[str]]:
+    """Subjects grouped by their (upper-cased) label, ``exclude`` left out."""
+    by_class: dict[str, list[str]] = {}
+    for subject, label in subject_labels.items():
+        if exclude is not None and str(subject) == str(exclude):
+            continue
+        by_class.setdefault(str(label).strip().upper(), []).append(str(subject))
+    return by_class
+
+
 def inner_validation_subjects(
     train_subject_labels: Mapping[str, str],
     fraction: float = 0.15,
@@ -108,11 +119,7 @@ def inner_validation_subjects(
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"fraction must be in [0, 1), got {fraction}")
-    by_class: dict[str, list[str]] = {}
-    for subject, label in train_subject_labels.items():
-        if test_subject is not None and str(subject) == str(test_subject):
-            continue
-        by_class.setdefault(str(label).strip().upper(), []).append(str(subject))
+    by_class = _subjects_by_class(train_subject_labels, exclude=test_subject)
     if fraction == 0.0:
         return []
     rng = np.random.default_rng(seed)
@@ -139,9 +146,7 @@ def fewer_subjects_per_class(subject_labels: Mapping[str, str], per_class: int,
     for every model of a sweep, so pre-trained and scratch models train on the same patients."""
     if per_class < 1:
         raise ValueError(f"data.split.train_per_class must be >= 1, got {per_class}")
-    by_class: dict[str, list[str]] = {}
-    for subject, label in subject_labels.items():
-        by_class.setdefault(str(label).strip().upper(), []).append(str(subject))
+    by_class = _subjects_by_class(subject_labels)
     rng = np.random.default_rng(seed + 1)
     chosen: list[str] = []
     for label in sorted(by_class):
