@@ -65,7 +65,7 @@ def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path
         "+experiment=loso", "synth=tiny", "backbone=tiny", "frames=tiny", "model=lstm",
         "logger=csv", "trainer=cpu", "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false", "print_config=false", "trainer.max_epochs=1",
-        "data.test_subject=P01", "loso.select.grid={model.lr: [0.0001, 0.01]}",
+        "data.test_subject=P01", "loso.select.grid={model.finetune.lr: [0.0001, 0.01]}",
         "loso.select.metric=neg_loss", "data.split.val_fraction=0.34",
     ]
     cfg = compose_config(tmp_path, overrides, shared_root=shared_root)
@@ -73,7 +73,8 @@ def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path
     run_dir = Path(cfg.paths.output_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     record = summary["selection"]
-    assert [c["values"] for c in record["candidates"]] == [{"model.lr": 0.0001}, {"model.lr": 0.01}]
+    assert [c["values"] for c in record["candidates"]] == [{"model.finetune.lr": 0.0001},
+                                                           {"model.finetune.lr": 0.01}]
     scores = [c["score"] for c in record["candidates"]]
     losses = [c["val_loss"] for c in record["candidates"]]
     # each candidate's inner validation loss is recorded and is its neg_loss score (a missing

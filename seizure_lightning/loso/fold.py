@@ -113,7 +113,7 @@ def input_settings(cfg: DictConfig) -> dict[str, Any]:
         "backbone": OmegaConf.to_container(cfg.backbone, resolve=True),
         "window": int(cfg.data.window),
         "stride": int(cfg.data.test_stride),
-        "subject_norm": bool(cfg.model.get("subject_norm", False)),
+        "subject_norm": bool(cfg.data.get("subject_norm", False)),
     }
 
 
@@ -137,7 +137,7 @@ def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,
     """Fit the classifier of ``cfg`` on the fold's training subjects; its checkpoints go to
     ``run_dir/checkpoints`` (``config_hash``: recorded there, and only a checkpoint of the same
     config is resumed). ``timings["fit"]`` accumulates the seconds spent in ``trainer.fit``."""
-    datamodule = build_datamodule(cfg, subject_norm=bool(cfg.model.get("subject_norm", False)))
+    datamodule = build_datamodule(cfg)
     module = build_module(cfg.model, cfg)  # class weights: from the training fold, after setup
     metadata = {CKPT_KEY: input_settings(cfg)}
     if config_hash is not None:
