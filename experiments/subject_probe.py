@@ -9,8 +9,9 @@ from a window makes a classifier trained on a few patients learn the patients.
     .venv/bin/python experiments/subject_probe.py synth=demo paths.root_dir=. \\
         [--encoder logs/demo/pretrain/encoder.pt] [--out probe.json]
 
-Representations: the raw descriptors; ``input_norm=window`` and ``=diff``; the pre-trained
-encoder (``--encoder``) and the same architecture with random weights. Prints JSON.
+Representations: the raw descriptors; ``model.input.kind=window`` and ``=energy``; the
+pre-trained encoder (``--encoder``, on its own input representation) and the same architecture
+with random weights. Prints JSON.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from hydra.utils import instantiate
 from seizure_lightning.app import CONFIG_DIR
 from seizure_lightning.data.windows import take_window, window_starts
 from seizure_lightning.models.encoder_export import load_encoder_export
-from seizure_lightning.models.input_norm import normalize_window
+from seizure_lightning.models.input_representation import InputRepresentation
 from seizure_lightning.models.sequence_encoder import SequenceEncoder
 
 
@@ -98,19 +99,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     feats, masks, subjects, videos = windows(args.overrides)
-    reps = {
-        "raw": pool(feats, masks),
-        "window": pool(normalize_window(feats, masks, "window"), masks),
-        "diff": pool(normalize_window(feats, masks, "diff").abs(), masks),
-    }
+    dim = feats.shape[-1]
+    reps = {"raw": pool(feats, masks)}
+    for kind in ("window", "energy"):
+        rep = InputRepresentation(kind=kind, descriptor_dim=dim)
+        reps[kind] = pool(rep(feats, masks).values, masks)
     if args.encoder is not None:
-        encoder, _ = load_encoder_export(args.encoder)
+        encoder, meta = load_encoder_export(args.encoder)
+        rep = InputRepresentation(meta["input_config"])
         random = SequenceEncoder(encoder.config)
         with torch.no_grad():
             for name, enc in (("pretrained_encoder", encoder), ("random_encoder", random)):
                 enc.eval()
-                reps[name] = pool(torch.cat([enc(feats[i:i + 32], masks[i:i + 32])
-                                             for i in range(0, len(feats), 32)]), masks)
+                hidden = []
+                for i in range(0, len(feats), 32):
+                    x, m = feats[i:i + 32], masks[i:i + 32]
+                    represented = rep(x, m)
+                    hidden.append(enc(represented.values, m, represented.gaps))
+                reps[name] = pool(torch.cat(hidden), masks)
     result = {name: probe(x, subjects, videos) for name, x in reps.items()}
     text = json.dumps(result, indent=2)
     print(text)

@@ -76,8 +76,8 @@ def lightning_run(workdir: Path, epochs: int, batch: int) -> dict[str, Any]:
     dm.prepare_data()  # synthetic data + descriptor cache, once (reused afterwards)
     prepare_s = time.perf_counter() - t0
     dm.setup("fit")
-    module = DenoisingPretrainModule(encoder={**PAPER_ENCODER, "input_dim": 512}, seed=0,
-                                     scheduler=None)
+    module = DenoisingPretrainModule(encoder=PAPER_ENCODER, input={"descriptor_dim": 512},
+                                     seed=0, scheduler=None)
     module.set_special_descriptors(*dm.special_descriptors())
     precision = "bf16-mixed" if cpu_supports_bf16() else "32-true"
     profiler = SimpleProfiler()

@@ -161,7 +161,7 @@ def step_flops(batch: int, seq_len: int) -> tuple[int, int]:
     """(counted FLOPs of one train step, trainable params) at model=paper, on the meta device."""
     with torch.device("meta"):
         module = DenoisingPretrainModule()
-        x = torch.randn(batch, seq_len, module.encoder.config.input_dim)
+        x = torch.randn(batch, seq_len, module.input_representation.config.descriptor_dim)
 
         def run() -> None:
             ((module(x, None) - x).pow(2).sum(-1).mean()).backward()
