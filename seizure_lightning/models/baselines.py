@@ -30,7 +30,7 @@ from seizure_lightning.utils.config import config_from_dict
 
 @dataclass
 class MeanPoolConfig:
-    """Config of :class:`MeanPoolLinear` (only the descriptor width)."""
+    """Config of :class:`MeanPoolLinear` (only the input width)."""
 
     input_dim: int = 2048
 
@@ -78,7 +78,7 @@ class MeanPoolLinear(nn.Module):
 
 
 class LSTMEncoder(nn.Module):
-    """(Bi-)LSTM over descriptors; outputs at pad positions are zero."""
+    """(Bi-)LSTM over the represented frames; outputs at pad positions are zero."""
 
     def __init__(
         self, config: LSTMConfig | Mapping[str, Any] | None = None, **fields: Any
