@@ -36,8 +36,8 @@ def test_band_of_the_movement_frequency_dominates() -> None:
 
 def test_padding_is_ignored_and_classifier_accepts_window_features() -> None:
     module = ClassifierModule(
-        encoder={"_target_": "seizure_lightning.models.baselines.MotionSpectrum", "input_dim": 16},
-        dropout=0.0,
+        encoder={"_target_": "seizure_lightning.models.baselines.MotionSpectrum"},
+        input={"descriptor_dim": 16}, head={"dropout": 0.0},
     )
     x = torch.randn(3, 256, 16)
     mask = torch.ones(3, 256, dtype=torch.bool)

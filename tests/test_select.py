@@ -168,8 +168,8 @@ def test_pretrain_overlap_is_yes_no_or_unknown(tmp_path: Path) -> None:
     from seizure_lightning.loso.splits import LeakageError
     from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 
-    tiny = dict(input_dim=8, d_model=16, num_layers=1, num_heads=2, ffn_dim=32, max_positions=16)
-    module = DenoisingPretrainModule(encoder=tiny)
+    tiny = dict(d_model=16, num_layers=1, num_heads=2, ffn_dim=32, max_positions=16)
+    module = DenoisingPretrainModule(encoder=tiny, input={"descriptor_dim": 8})
     known = module.export_encoder(tmp_path / "known.pt", ["P1"])
     unknown = module.export_encoder(tmp_path / "unknown.pt", ["P1"], subjects_unknown=True)
 
