@@ -44,7 +44,7 @@ demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO s
 	    trainer.max_epochs=$(DEMO_EPOCHS)
 	$(PY) -m seizure_lightning.loso.diagnose $(DEMO_ROOT)/logs/loso/demo \
 	    --out $(DEMO_ROOT)/logs/loso/demo/diagnostics.md
-	$(PY) experiments/demo_table.py $(DEMO_ROOT)
+	$(PY) -m seizure_lightning.report.table $(DEMO_ROOT)
 	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
 
 # The learning benchmark (synth=bench: 24 patients, 12 ES / 12 PNES). Seeds 0-14 are development

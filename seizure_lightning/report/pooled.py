@@ -1,6 +1,6 @@
 """Figures of several LOSO sweeps of the same models pooled into one patient population.
 
-    .venv/bin/python experiments/pooled_seeds.py logs/loso/bench-seed6 logs/loso/bench-seed7 \
+    python -m seizure_lightning.report.pooled logs/loso/bench-seed6 logs/loso/bench-seed7 \
         [--model tiny ...] [--compare tiny-tiny_scratch ...] [--n-boot 2000]
 
 Each sweep is one draw of the synthetic benchmark (its own 24 patients). This reads every
@@ -16,13 +16,16 @@ how sure are we?" (docs/learning.md §5).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from seizure_lightning.evaluation.aggregate import read_predictions
+from seizure_lightning.evaluation.comparisons import split_pair
 from seizure_lightning.evaluation.metrics import evaluate, paired_difference
+from seizure_lightning.report.format import figure_with_ci, with_ci
 
 DEFAULT_MODELS = ("tiny", "tiny_scratch", "tiny_probe", "tiny_probe_scratch", "lstm",
                   "motion_spectrum", "meanpool_linear")
@@ -48,23 +51,9 @@ def pooled_predictions(sweeps: Sequence[Path], model: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _ci(figures: dict, name: str) -> str:
-    value, ci = figures[name], figures["ci"][name]
-    if value is None:
-        return "n/a"
-    if ci["low"] is None:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"
-
-
-def _diff(result: dict, name: str) -> str:
-    d = result[name]
-    low, high = d["ci"]
-    return f"{d['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seizure_lightning.report.pooled",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", type=Path, help="logs/loso/<sweep> folders")
     parser.add_argument("--model", action="append", help=f"default: {', '.join(DEFAULT_MODELS)}")
     parser.add_argument("--compare", action="append", help="A-B (default: "
@@ -73,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     models = args.model or [m for m in DEFAULT_MODELS
                             if all((s / m / "predictions.csv").is_file() for s in args.sweeps)]
+    if not models:
+        print(f"error: no model of {', '.join(DEFAULT_MODELS)} has predictions in every sweep; "
+              "name them with --model", file=sys.stderr)
+        return 2
     frames = {m: pooled_predictions(args.sweeps, m) for m in models}
     names = ", ".join(s.name for s in args.sweeps)
     any_frame = next(iter(frames.values()))
@@ -81,16 +74,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("| model | balanced accuracy [95% CI] | AUROC [95% CI] |\n| --- | --- | --- |")
     for model, frame in frames.items():
         video = evaluate(frame, n_boot=args.n_boot)["video"]
-        print(f"| `{model}` | {_ci(video, 'balanced_accuracy')} | {_ci(video, 'auroc')} |")
+        print(f"| `{model}` | {figure_with_ci(video, 'balanced_accuracy')} | "
+              f"{figure_with_ci(video, 'auroc')} |")
     print("\nPaired patient bootstrap, A − B [95% CI]:\n")
     for pair in args.compare or DEFAULT_COMPARE:
-        a, b = pair.split("-", 1)
+        a, b = split_pair(pair, list(frames))
         if a not in frames or b not in frames:
             continue
         result = paired_difference(frames[a], frames[b], n_boot=args.n_boot)
-        print(f"- `{a}` − `{b}`: balanced accuracy {_diff(result, 'balanced_accuracy')}, "
-              f"AUROC {_diff(result, 'auroc')}")
+        ba, auroc = result["balanced_accuracy"], result["auroc"]
+        print(f"- `{a}` − `{b}`: balanced accuracy "
+              f"{with_ci(ba['difference'], ba['ci'], signed=True)}, AUROC "
+              f"{with_ci(auroc['difference'], auroc['ci'], signed=True)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,17 +1,14 @@
-"""experiments/pooled_seeds.py pools LOSO sweeps into one patient population."""
+"""``python -m seizure_lightning.report.pooled`` pools LOSO sweeps into one patient
+population."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("pooled_seeds", ROOT / "experiments" / "pooled_seeds.py")
-pooled_seeds = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pooled_seeds)
+from seizure_lightning.report import pooled as pooled_seeds
 
 
 def _write(sweep: Path, model: str, p_pnes: list[float]) -> None:
@@ -33,12 +30,14 @@ def test_same_ids_in_two_sweeps_are_different_patients(tmp_path: Path, capsys) -
     frame = pooled_seeds.pooled_predictions([a, b], "good")
     assert frame["subject_id"].nunique() == 8 and frame["video_id"].nunique() == 8
     assert set(frame["fold"]) >= {"bench-seed6/P01", "bench-seed7/P01"}
-    pooled_seeds.main([str(a), str(b), "--model", "good", "--model", "bad",
-                       "--compare", "good-bad", "--n-boot", "200"])
+    assert pooled_seeds.main([str(a), str(b), "--model", "good", "--model", "bad",
+                              "--compare", "good-bad", "--n-boot", "200"]) == 0
     out = capsys.readouterr().out
     assert "8 patients, 8 videos" in out
-    assert "| `good` | 1.000" in out and "| `bad` | 0.000" in out
-    assert "`good` − `bad`: balanced accuracy +1.000" in out
+    assert "| `good` | 1.000 [1.000, 1.000]" in out and "| `bad` | 0.000 [0.000, 0.000]" in out
+    assert "`good` − `bad`: balanced accuracy +1.000 [+1.000, +1.000]" in out
+    assert pooled_seeds.main([str(a), str(b)]) == 2  # no default model in these sweeps
+    assert "--model" in capsys.readouterr().err
 
 
 def test_missing_model_names_the_file(tmp_path: Path) -> None:
