@@ -62,8 +62,11 @@ class LosoSweepCallback(Callback):
             log.error("no paired comparisons: %s", exc)
         if rows:
             print(write_sweep_summary(sweep_dir, rows, comparisons))
-            _log_report_run(config, "summary", sweep_dir, {"models": [r["model"] for r in rows]},
-                            images=("summary.png",))
+            try:
+                _log_report_run(config, "sweep-summary", sweep_dir,
+                                {"models": [r["model"] for r in rows]}, images=("summary.png",))
+            except Exception as exc:  # the tracker must not cost the sweep's verdict below
+                log.error("summary.png not logged: %s", exc)
         incomplete = incomplete_folds(rows)
         if incomplete:  # a partial paper table must not look like a finished one
             raise RuntimeError(

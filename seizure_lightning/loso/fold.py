@@ -211,8 +211,9 @@ def select(cfg: DictConfig, run_dir: Path, settings: FoldSettings,
         log.info("fold %s, candidate %d %s: validation %s %.4f", run.datamodule.test_subject, i,
                  values, settings.select_metric, score)
         fitted.append(run)
-    best = fitted[best_candidate([c.score for c in scored], [c.val_loss for c in scored])]
-    selection = Selection(settings.select_metric, scored, scored[fitted.index(best)].values)
+    chosen = best_candidate([c.score for c in scored], [c.val_loss for c in scored])
+    best, selection = fitted[chosen], Selection(settings.select_metric, scored,
+                                                scored[chosen].values)
     log.info("fold %s: chose %s on the inner validation subjects %s",
              best.datamodule.test_subject, selection.chosen, best.datamodule.split["val"])
     return best, selection

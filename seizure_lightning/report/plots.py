@@ -242,6 +242,9 @@ def plot_sweep_summary(models: dict[str, dict], comparisons: list[dict] | None,
                        "ci": (c.get(metric) or {}).get("ci")} for c in pairs]
             _interval_panel(ax, labels, points, reference=0.0,
                             title=f"Paired Δ {label}, A − B [95% CI]")
+            reach = [abs(v) for p in points for v in (p["value"], *ci_bounds(p["ci"]))
+                     if v is not None]
+            ax.set_xlim(-1.1 * max(reach, default=0.05), 1.1 * max(reach, default=0.05))
     fig.suptitle("LOSO sweep, video level (95% CI: patient bootstrap; green / red: CI above / "
                  "below the dashed line)", fontsize=10)
     return _save(fig, Path(path))
