@@ -73,7 +73,8 @@ def test_pin_after_torch_chose_its_kernels_is_refused(monkeypatch: pytest.Monkey
     torch.ones(4).sum()  # torch has chosen its CPU kernels
     if torch.backends.cpu.get_cpu_capability() == "AVX2":
         pytest.skip("torch runs AVX2 kernels here already")
-    for key in ISA_ENV["avx2"]:
-        monkeypatch.delenv(key, raising=False)  # restored after the test
+    for key in ISA_ENV["avx2"]:  # pin_cpu_isa sets them: setenv first, so they are restored
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     with pytest.raises(RuntimeError, match="already on"):
         pin_cpu_isa("avx2")
