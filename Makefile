@@ -29,14 +29,19 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the project (pip install -e .[dev])
 install: venv ## same as venv
 
-# extra overrides for every step of the demo, e.g. DEMO_OVERRIDES=backbone.precision=fp32 (what a
-# CPU without bf16 runs)
+# the same figures on every x86 CPU with AVX2 (docs/reproducibility.md): fp32 descriptors, torch's
+# CPU kernels on AVX2 (ATen, MKL, oneDNN), a fixed thread count (pre-training: DEMO_THREADS; the
+# LOSO folds: 1). DEMO_REPRO= takes each library's fastest path for this CPU instead (bf16
+# descriptors where the CPU has bf16): faster, and its figures depend on the CPU
+DEMO_REPRO ?= backbone.precision=fp32 cpu_isa=avx2
+DEMO_THREADS ?= 2
+# extra overrides for every step of the demo, e.g. DEMO_OVERRIDES=synth.seed=1
 DEMO_OVERRIDES ?=
-DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) $(DEMO_OVERRIDES)
+DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) $(DEMO_REPRO) $(DEMO_OVERRIDES)
 DEMO_MODELS ?= tiny,tiny_scratch,tiny_probe,motion_spectrum,meanpool_linear
 demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO sweep (the framework's recipe: loso=recipe), report, diagnostics
 	$(PY) -m seizure_lightning +experiment=synthesize $(DEMO_ARGS)
-	$(PY) -m seizure_lightning +experiment=pretrain $(DEMO_ARGS) \
+	$(PY) -m seizure_lightning +experiment=pretrain $(DEMO_ARGS) threads=$(DEMO_THREADS) \
 	    hydra.run.dir=$(DEMO_ROOT)/logs/demo/pretrain
 	$(PY) -m seizure_lightning -m +experiment=loso $(DEMO_ARGS) loso=recipe loso.name=demo \
 	    pretrained=$(DEMO_ROOT)/logs/demo/pretrain/encoder.pt model=$(DEMO_MODELS) \
