@@ -4,11 +4,11 @@
     patient box + colour statistics) -> logistic regression;
 (b) temporal: spectrum, periodicity and envelope of the frame-difference energy inside the
     patient box -> the same logistic regression.
-Both are evaluated leave-one-subject-out; the script prints JSON with balanced accuracy,
-accuracy and the majority rate. A fair benchmark keeps (a) near 0.5 balanced accuracy (no
-single frame tells the class) while (b) is clearly above it.
+Both are evaluated leave-one-subject-out; prints JSON with balanced accuracy, accuracy and the
+majority rate. A fair benchmark keeps (a) near 0.5 balanced accuracy (no single frame tells the
+class) while (b) is clearly above it.
 
-    .venv/bin/python experiments/synthetic_fairness.py --preset demo --seed 0 [--data DIR]
+    python -m seizure_lightning.synthetic.fairness --preset demo --seed 0 [--data DIR]
 """
 
 from __future__ import annotations
@@ -183,7 +183,9 @@ def nn_subject_id(x: np.ndarray, subjects: np.ndarray) -> float:
 
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    """Generate (or read ``--data``) a dataset, score both baselines, print the JSON."""
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=None, help="existing dataset folder")
