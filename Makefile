@@ -77,8 +77,8 @@ test: venv ## the fast test tier (< 10 minutes on 2 cores)
 test-all: venv ## every test, slow tier included
 	$(PYTEST) -q -m "" --timeout=1800
 
-lint: venv ## ruff + the import layers contract (import-linter, pyproject.toml)
-	$(VENV)/bin/ruff check seizure_lightning tests experiments
+lint: venv ## ruff over the whole tree + the import layers contract (import-linter, pyproject.toml)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
 format: venv ## ruff format + import sort
