@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,10 +27,3 @@ def test_script_help(script: Path, monkeypatch: pytest.MonkeyPatch,
         runpy.run_path(str(script), run_name="__main__")
     assert done.value.code == 0
     assert "usage:" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("script", sorted(EXPERIMENTS.rglob("*.sh")), ids=lambda p: p.name)
-def test_shell_script_help(script: Path) -> None:
-    done = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0 and "Usage:" in done.stdout, done.stderr

@@ -1,24 +1,35 @@
-"""The GPU check's table: reads the three JSONs that ``gpu_check.sh`` wrote and prints the
-figures with their targets and the paper-scale projection; writes ``gpu_check.json``.
+"""The GPU check (issue 18): on one GPU, in under 8 minutes, prints
+  - descriptor extraction frames/s, ResNet-152 @ 112x112, bf16 (FrameEncoder, production path)
+  - the model=paper pre-training step: clips/s in bf16 and its share of the GPU's bf16 peak
+  - loader processes needed to feed that step from the fp16 descriptor cache
+  - the projected wall time of the paper's whole pipeline at the measured rates
+and writes DIR/{extract,pretrain_step,loader}.json (logs beside them) and DIR/gpu_check.json.
 
-    .venv/bin/python experiments/benchmarks/gpu_check_summary.py DIR [--wall-s S] [--dry-run]
+    .venv/bin/python experiments/benchmarks/gpu_check.py [--dry-run] [--out DIR]
 
-Projection (docs/performance.md, "The scale story"): 13,000 contextual clips of 250 frames with
-``--crops`` cached crops each plus 283 seizure videos of ~40 s at one crop, extracted once;
-pre-training 13,000 clips x 60 epochs at the measured cached clips/s; LOSO 81 folds x ~1,090
-training windows x 50 epochs at the same step rate (a fine-tuning step costs what a
-pre-training step costs, within the regression head), plus 1/3 for evaluation.
+``--dry-run``: the same benchmarks on the CPU at tiny sizes (checks that everything composes;
+the figures mean nothing). Projection (docs/performance.md, "The scale story"): 13,000
+contextual clips of 250 frames with ``--crops`` cached crops each plus 283 seizure videos of
+~40 s at one crop, extracted once; pre-training 13,000 clips x 60 epochs at the measured cached
+clips/s; LOSO 81 folds x ~1,090 training windows x 50 epochs at the same step rate (a
+fine-tuning step costs what a pre-training step costs, within the regression head), plus 1/3
+for evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
+import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from common import machine_info
+from run_all import HERE, Bench, run_bench
+
+from seizure_lightning.utils.io import atomic_write_json
 
 CONTEXT_CLIPS, CLIP_FRAMES, PRE_EPOCHS = 13_000, 250, 60
 SEIZURE_FRAMES = 283 * 40 * 25
@@ -27,11 +38,21 @@ TARGET_PEAK_FRACTION = 0.40
 TARGET_WALL_S = 8 * 60
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"gpu_check: {path} missing or unreadable ({exc}); see its .log") from exc
+# the GPU's sizes, then the dry run's (CPU, tiny)
+BENCHES = [
+    Bench("extract", "bench_extract.py",
+          ["--device", "cuda", "--frames", "1024", "--batch-size", "256", "--repeats", "3",
+           "--configs", "bf16_channels_last"],
+          ["--device", "cpu", "--frames", "4", "--batch-size", "4", "--repeats", "1",
+           "--configs", "fp32_channels_last"], 600),
+    Bench("pretrain_step", "bench_pretrain_step.py",
+          ["--device", "cuda", "--bf16", "--batch", "32", "--iters", "10", "--warmup", "3"],
+          ["--device", "cpu", "--batch", "1", "--iters", "1", "--warmup", "0",
+           "--backbone-frames", "8", "--seq-len", "64"], 600),
+    Bench("loader", "bench_loader.py", ["--epochs", "2", "--loader-batches", "8",
+                                        "--loader-batch", "16"],
+          ["--epochs", "1", "--loader-batches", "2", "--loader-batch", "4"], 600),
+]
 
 
 def summarize(extract: dict, step: dict, loader: dict, crops: int) -> dict[str, Any]:
@@ -100,22 +121,24 @@ def table(s: dict[str, Any], wall_s: float | None, dry: bool) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path)
-    p.add_argument("--wall-s", type=float, default=None)
+    p.add_argument("--out", type=Path, default=HERE / "results" / "gpu_check")
     p.add_argument("--crops", type=int, default=4, help="cached crops per contextual frame")
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="the CPU at tiny sizes")
     args = p.parse_args()
-    s = summarize(_read(args.dir / "extract.json"), _read(args.dir / "pretrain_step.json"),
-                  _read(args.dir / "loader.json"), args.crops)
-    s.update(dry_run=args.dry_run, wall_s=args.wall_s, machine=machine_info())
-    print(table(s, args.wall_s, args.dry_run))
-    _write(s, args.dir / "gpu_check.json")
-
-
-def _write(result: dict[str, Any], out: Path) -> None:
-    from seizure_lightning.utils.io import atomic_write_json
-
-    atomic_write_json(out, json.loads(json.dumps(result, default=str)))
+    if not args.dry_run and not torch.cuda.is_available():
+        raise SystemExit("gpu_check: no CUDA device visible to torch (use --dry-run on a CPU)")
+    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true")
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    results = {b.name: run_bench(b, args.dry_run, args.out) for b in BENCHES}
+    failed = {k: r["error"] for k, r in results.items() if "error" in r}
+    if failed:
+        raise SystemExit(f"gpu_check: {failed} (logs in {args.out})")
+    wall_s = round(time.perf_counter() - t0)
+    s = summarize(results["extract"], results["pretrain_step"], results["loader"], args.crops)
+    s.update(dry_run=args.dry_run, wall_s=wall_s, machine=machine_info())
+    print(table(s, wall_s, args.dry_run))
+    atomic_write_json(args.out / "gpu_check.json", s)
 
 
 if __name__ == "__main__":
