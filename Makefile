@@ -53,10 +53,9 @@ demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO s
 	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
 
 # The learning benchmark (synth=bench: 24 patients, 12 ES / 12 PNES). Seeds 0-14 are development
-# seeds (settings were chosen on them or they reported an earlier recipe, docs/learning.md §3,
-# §5; 13 and 14 reported the recipe of a184228); 15 and 16 are the report seeds of the recipe
-# as it is (the centred head on `motion_spectrum` too, §3i): each is run once, after every choice
-# (§5).
+# seeds (settings were chosen on them or they reported an earlier recipe; 13 and 14 reported the
+# recipe of a184228); 15 and 16 are the report seeds of the recipe as it is (the centred head on
+# `motion_spectrum` too): each is run once, after every choice (docs/evaluation.md).
 BENCH_SEED ?= 15
 # extra overrides for every step, e.g. BENCH_OVERRIDES=synth.contextual_recordings=16
 BENCH_OVERRIDES ?=
@@ -82,8 +81,8 @@ test: venv ## the fast test tier (< 10 minutes on 2 cores)
 test-all: venv ## every test, slow tier included
 	$(PYTEST) -q -m "" --timeout=1800
 
-lint: venv ## ruff + the import layers contract (import-linter, pyproject.toml)
-	$(VENV)/bin/ruff check seizure_lightning tests experiments
+lint: venv ## ruff over the whole tree + the import layers contract (import-linter, pyproject.toml)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
 format: venv ## ruff format + import sort

@@ -10,7 +10,7 @@ scores the union with the framework's own functions: balanced accuracy and AUROC
 patient-bootstrap 95% CI (``evaluation.metrics.evaluate``) and the paired patient-bootstrap
 difference of two models on the same videos (``evaluation.metrics.paired_difference``). Nothing
 is retrained: it answers "over all the report seeds' patients together, what is the effect and
-how sure are we?" (docs/learning.md §5).
+how sure are we?" (docs/evaluation.md).
 """
 
 from __future__ import annotations
