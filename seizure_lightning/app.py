@@ -15,18 +15,21 @@ _CONFIG_ENV = "SEIZURE_LIGHTNING_CONFIG_DIR"
 
 
 def find_config_dir() -> Path:
-    """The ``conf/`` folder: ``$SEIZURE_LIGHTNING_CONFIG_DIR`` or the one beside the package."""
-    candidates = []
+    """The ``conf/`` folder: ``$SEIZURE_LIGHTNING_CONFIG_DIR``, the one shipped inside an
+    installed package (``seizure_lightning/conf``), or the repository's (a clone, an editable
+    install: edits take effect)."""
+    package = Path(__file__).resolve().parent
+    candidates = [package / "conf", package.parent / "conf"]
     if os.environ.get(_CONFIG_ENV):
-        candidates.append(Path(os.environ[_CONFIG_ENV]))
-    candidates.append(Path(__file__).resolve().parent.parent / "conf")
+        candidates.insert(0, Path(os.environ[_CONFIG_ENV]))
     for path in candidates:
         if (path / "config.yaml").is_file():
             return path
     raise FileNotFoundError(
         "seizure-lightning could not find its conf/ folder (looked in "
         + ", ".join(str(p) for p in candidates)
-        + f"). Install the project with `pip install -e .` from a clone, or set {_CONFIG_ENV}."
+        + f"). Install the package (`pip install .` or `pip install -e .` in a clone), "
+        f"or set {_CONFIG_ENV} to a folder holding config.yaml."
     )
 
 
