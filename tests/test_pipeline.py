@@ -87,6 +87,7 @@ def test_loso_fold_then_predict(tmp_path: Path, shared_root: Path, pretrained: P
     pcfg = compose_config(
         tmp_path / "p",
         ["+experiment=predict", "print_config=false", f"predict.manifest={tmp_path / 'new_videos.csv'}",
+         "backbone.allow_random_weights=true",  # the fold's random-weight backbone, on purpose
          f"predict.ckpt={ckpt}", f"predict.out={out}"],
         shared_root=shared_root,
     )

@@ -150,19 +150,6 @@ def test_sweep_name_of_a_manifest_is_pseudonymous(tmp_path: Path) -> None:
     assert dataset_tag(None, "demo", 1) == "synthetic-demo-seed1"
 
 
-def test_random_descriptors_on_a_users_manifest_are_loud(caplog) -> None:
-    from seizure_lightning.data.seizure import SeizureVideoDataModule
-
-    enc = {"arch": "resnet18", "weights": None, "dim": 512, "precision": "fp32"}
-    with caplog.at_level("INFO", logger="seizure_lightning.data.base"):
-        SeizureVideoDataModule(manifest="/data/emu/seizures.csv").describe_descriptors(enc)
-    assert "RANDOM-WEIGHT resnet18" in caplog.text and "fp32 extraction" in caplog.text
-    caplog.clear()
-    with caplog.at_level("INFO", logger="seizure_lightning.data.base"):
-        SeizureVideoDataModule().describe_descriptors(enc)  # the synthetic default: info only
-    assert "RANDOM-WEIGHT" not in caplog.text and "weights random" in caplog.text
-
-
 def test_pretrain_overlap_is_yes_no_or_unknown(tmp_path: Path) -> None:
     from seizure_lightning.loso.fold import pretrain_overlap
     from seizure_lightning.loso.splits import LeakageError

@@ -119,9 +119,13 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     module, settings = load_classifier(checkpoint_path(cfg))
     decision = decision_of(cfg, settings)
     stride = int(cfg.predict.get("stride") or settings.get("stride", settings["window"] // 2))
+    # the checkpoint's backbone; random weights on purpose: the checkpoint's opt-in or this run's
+    allow = settings["backbone"].get("allow_random_weights") or cfg.backbone.get(
+        "allow_random_weights", False)
     datamodule = build_datamodule(
         cfg, manifest=str(prediction_manifest(cfg, out)), labelled=False, test_subject=None,
-        split=None, frames=settings["frames"], backbone=settings["backbone"],
+        split=None, frames=settings["frames"],
+        backbone={**settings["backbone"], "allow_random_weights": bool(allow)},
         window=int(settings["window"]), test_stride=stride,
         # the fold's per-subject standardisation: by each subject_id of the manifest (a video
         # without one is standardised by its own frames)
