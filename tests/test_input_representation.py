@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
+from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
 from seizure_lightning.models.input_representation import (
     DEFAULT_FLOOR,
     InputConfig,
@@ -17,8 +19,6 @@ from seizure_lightning.models.input_representation import (
     standardize,
     window_statistics,
 )
-from seizure_lightning.modules.classifier import ClassifierModule
-from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 
 TINY = dict(d_model=16, num_layers=1, num_heads=2, ffn_dim=32, max_positions=10, dropout=0.0,
             attention_dropout=0.0)

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
+from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
+from seizure_lightning.lightning_modules.optim import lr_schedule
 from seizure_lightning.models.baselines import LSTMEncoder, MeanPoolLinear
 from seizure_lightning.models.encoder_export import ENCODER_EXPORT_FORMAT, load_encoder_export
-from seizure_lightning.modules.classifier import ClassifierModule
-from seizure_lightning.modules.optim import lr_schedule
-from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 
 DIM, LEN = 16, 48
 MEANPOOL = "seizure_lightning.models.baselines.MeanPoolLinear"

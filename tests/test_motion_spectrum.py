@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
 from seizure_lightning.models.baselines import MotionSpectrum
-from seizure_lightning.modules.classifier import ClassifierModule
 
 
 def _oscillation(hz: float, length: int = 256, dim: int = 16, fps: float = 25.0) -> torch.Tensor:

@@ -152,9 +152,9 @@ def test_sweep_name_of_a_manifest_is_pseudonymous(tmp_path: Path) -> None:
 
 
 def test_pretrain_overlap_is_yes_no_or_unknown(tmp_path: Path) -> None:
+    from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
     from seizure_lightning.loso.fold import pretrain_overlap
     from seizure_lightning.loso.splits import LeakageError
-    from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 
     tiny = dict(d_model=16, num_layers=1, num_heads=2, ffn_dim=32, max_positions=16)
     module = DenoisingPretrainModule(encoder=tiny, input={"descriptor_dim": 8})

@@ -64,7 +64,7 @@ def lightning_run(workdir: Path, epochs: int, batch: int) -> dict[str, Any]:
     from lightning.pytorch.profilers import SimpleProfiler
 
     from seizure_lightning.data.contextual import ContextualClipDataModule
-    from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+    from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
 
     dm = ContextualClipDataModule(
         frames=FRAMES_TINY, backbone=BACKBONE_TINY, synth={"preset": "tiny", "seed": 0},

@@ -36,7 +36,7 @@ from seizure_lightning.features.frame_encoder import (
     FrameEncoderConfig,
     build_backbone,
 )
-from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
 
 TARGET_SPEEDUP = 12.0  # issue 9
 TARGET_GPU_PEAK_FRACTION = 0.40  # issue 9: paper config clips/s in bf16 >= 40% of bf16 peak

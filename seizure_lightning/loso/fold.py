@@ -45,6 +45,7 @@ from seizure_lightning.evaluation.fold_record import (
     Timings,
     record_path,
 )
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
 from seizure_lightning.loso.diagnose import SCORE_COLUMNS
 from seizure_lightning.loso.select import (
     best_candidate,
@@ -55,7 +56,6 @@ from seizure_lightning.loso.select import (
 from seizure_lightning.loso.splits import check_pretrain_overlap, class_weights
 from seizure_lightning.loso.threshold import check_decision, fold_decision
 from seizure_lightning.models.encoder_export import load_encoder_export
-from seizure_lightning.modules.classifier import ClassifierModule
 from seizure_lightning.utils.io import atomic_copy, atomic_write_json
 from seizure_lightning.utils.logging import get_logger, global_rank
 

@@ -31,18 +31,18 @@ from seizure_lightning.data.corruption import (
     corrupted_positions,
     interpolate_missing,
 )
+from seizure_lightning.lightning_modules.optim import (
+    OptimizerFactory,
+    SchedulerFactory,
+    log_learning_rate,
+    optimizers_and_schedule,
+)
 from seizure_lightning.models.encoder_export import save_encoder_export
 from seizure_lightning.models.input_representation import InputConfig, InputRepresentation
 from seizure_lightning.models.sequence_encoder import (
     SequenceEncoder,
     encoder_node,
     sequence_encoder_fields,
-)
-from seizure_lightning.modules.optim import (
-    OptimizerFactory,
-    SchedulerFactory,
-    log_learning_rate,
-    optimizers_and_schedule,
 )
 from seizure_lightning.utils.config import config_from_dict, merge_options
 from seizure_lightning.utils.logging import get_logger

@@ -26,6 +26,12 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from seizure_lightning.lightning_modules.optim import (
+    OptimizerFactory,
+    SchedulerFactory,
+    log_learning_rate,
+    optimizers_and_schedule,
+)
 from seizure_lightning.models.encoder_export import load_encoder_export
 from seizure_lightning.models.input_representation import (
     InputConfig,
@@ -34,12 +40,6 @@ from seizure_lightning.models.input_representation import (
 )
 from seizure_lightning.models.legacy_settings import upgrade_settings
 from seizure_lightning.models.sequence_encoder import SequenceEncoder, encoder_node
-from seizure_lightning.modules.optim import (
-    OptimizerFactory,
-    SchedulerFactory,
-    log_learning_rate,
-    optimizers_and_schedule,
-)
 from seizure_lightning.utils.config import config_from_dict, to_primitive
 from seizure_lightning.utils.logging import get_logger
 
