@@ -14,7 +14,7 @@ from seizure_lightning.engine.inference import predict_videos
 from seizure_lightning.lightning_modules.classifier import ClassifierModule
 
 DIM, LEN, FPS = 8, 16, 8.0
-ENCODER = dict(input_dim=DIM, d_model=16, num_layers=1, num_heads=2, ffn_dim=32,
+ENCODER = dict(d_model=16, num_layers=1, num_heads=2, ffn_dim=32,
                max_positions=LEN, dropout=0.0, attention_dropout=0.0)
 
 
@@ -78,7 +78,7 @@ def _expected(module: ClassifierModule, windows: Windows) -> dict[int, np.ndarra
 @pytest.fixture
 def module() -> ClassifierModule:
     torch.manual_seed(0)
-    return ClassifierModule(encoder=ENCODER, dropout=0.0)
+    return ClassifierModule(encoder=ENCODER, input={"descriptor_dim": DIM}, head={"dropout": 0.0})
 
 
 def test_test_part_is_the_mean_window_softmax_per_video(module: ClassifierModule) -> None:
