@@ -29,14 +29,19 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the project (pip install -e .[dev])
 install: venv ## same as venv
 
-# extra overrides for every step of the demo, e.g. DEMO_OVERRIDES=backbone.precision=fp32 (what a
-# CPU without bf16 runs)
+# the same figures on every x86 CPU with AVX2 (docs/reproducibility.md): fp32 descriptors, torch's
+# CPU kernels on AVX2 (ATen, MKL, oneDNN), a fixed thread count (pre-training: DEMO_THREADS; the
+# LOSO folds: 1). DEMO_REPRO= takes each library's fastest path for this CPU instead (bf16
+# descriptors where the CPU has bf16): faster, and its figures depend on the CPU
+DEMO_REPRO ?= backbone.precision=fp32 cpu_isa=avx2
+DEMO_THREADS ?= 2
+# extra overrides for every step of the demo, e.g. DEMO_OVERRIDES=synth.seed=1
 DEMO_OVERRIDES ?=
-DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) $(DEMO_OVERRIDES)
+DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) $(DEMO_REPRO) $(DEMO_OVERRIDES)
 DEMO_MODELS ?= tiny,tiny_scratch,tiny_probe,motion_spectrum,meanpool_linear
 demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO sweep (the framework's recipe: loso=recipe), report, diagnostics
 	$(PY) -m seizure_lightning +experiment=synthesize $(DEMO_ARGS)
-	$(PY) -m seizure_lightning +experiment=pretrain $(DEMO_ARGS) \
+	$(PY) -m seizure_lightning +experiment=pretrain $(DEMO_ARGS) threads=$(DEMO_THREADS) \
 	    hydra.run.dir=$(DEMO_ROOT)/logs/demo/pretrain
 	$(PY) -m seizure_lightning -m +experiment=loso $(DEMO_ARGS) loso=recipe loso.name=demo \
 	    pretrained=$(DEMO_ROOT)/logs/demo/pretrain/encoder.pt model=$(DEMO_MODELS) \
@@ -44,14 +49,13 @@ demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO s
 	    trainer.max_epochs=$(DEMO_EPOCHS)
 	$(PY) -m seizure_lightning.loso.diagnose $(DEMO_ROOT)/logs/loso/demo \
 	    --out $(DEMO_ROOT)/logs/loso/demo/diagnostics.md
-	$(PY) experiments/demo_table.py $(DEMO_ROOT)
+	$(PY) -m seizure_lightning.report.table $(DEMO_ROOT)
 	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
 
 # The learning benchmark (synth=bench: 24 patients, 12 ES / 12 PNES). Seeds 0-14 are development
-# seeds (settings were chosen on them or they reported an earlier recipe, docs/learning.md §3,
-# §5; 13 and 14 reported the recipe of a184228); 15 and 16 are the report seeds of the recipe
-# as it is (the centred head on `motion_spectrum` too, §3i): each is run once, after every choice
-# (§5).
+# seeds (settings were chosen on them or they reported an earlier recipe; 13 and 14 reported the
+# recipe of a184228); 15 and 16 are the report seeds of the recipe as it is (the centred head on
+# `motion_spectrum` too): each is run once, after every choice (docs/evaluation.md).
 BENCH_SEED ?= 15
 # extra overrides for every step, e.g. BENCH_OVERRIDES=synth.contextual_recordings=16
 BENCH_OVERRIDES ?=
@@ -77,8 +81,8 @@ test: venv ## the fast test tier (< 10 minutes on 2 cores)
 test-all: venv ## every test, slow tier included
 	$(PYTEST) -q -m "" --timeout=1800
 
-lint: venv ## ruff + the import layers contract (import-linter, pyproject.toml)
-	$(VENV)/bin/ruff check seizure_lightning tests experiments
+lint: venv ## ruff over the whole tree + the import layers contract (import-linter, pyproject.toml)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
 format: venv ## ruff format + import sort

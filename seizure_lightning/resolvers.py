@@ -30,6 +30,14 @@ def run_id() -> str:
     return datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
 
 
+def launch_config_source() -> str:
+    """The Hydra search path entry of the launch folder's ``conf/`` (``./conf/local/default.yaml``
+    holds a user's own defaults, also for an installed package). Without that folder: Hydra's own
+    configs, which are always searched anyway (a missing folder would make Hydra warn)."""
+    conf = Path.cwd() / "conf"
+    return f"file://{conf}" if conf.is_dir() else "pkg://hydra.conf"
+
+
 def _loso_subjects(data_cfg) -> str:
     """Comma-separated subjects of the seizure manifest (expands a LOSO sweep)."""
     from seizure_lightning.loso.subjects import sweep_subjects
@@ -58,12 +66,14 @@ def dataset_tag(manifest: str | None, preset: str, seed: int) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``sl.run_id``, ``sl.dataset_tag``, ``sl.loso_subjects`` and ``sl.feature_dim``
-    (idempotent)."""
+    """Register ``sl.run_id``, ``sl.cwd``, ``sl.launch_config``, ``sl.dataset_tag``,
+    ``sl.loso_subjects`` and ``sl.feature_dim`` (idempotent)."""
     if not OmegaConf.has_resolver("sl.run_id"):
         OmegaConf.register_new_resolver("sl.run_id", run_id, use_cache=True)
     if not OmegaConf.has_resolver("sl.cwd"):  # the launch folder, also where Hydra is not set up
         OmegaConf.register_new_resolver("sl.cwd", lambda: os.getcwd())  # (a sweep's callbacks)
+    if not OmegaConf.has_resolver("sl.launch_config"):
+        OmegaConf.register_new_resolver("sl.launch_config", launch_config_source)
     if not OmegaConf.has_resolver("sl.dataset_tag"):
         OmegaConf.register_new_resolver("sl.dataset_tag", dataset_tag)
     if not OmegaConf.has_resolver("sl.loso_subjects"):

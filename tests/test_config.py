@@ -124,7 +124,7 @@ def test_a_data_error_prints_the_message_without_a_traceback(tmp_path: Path) -> 
     bad = tmp_path / "seizures.csv"
     bad.write_text("video_id,subject_id,path\nSZ1,P1,missing.mp4\n")  # no label column
     args = ["+experiment=preprocess", f"data.manifest={bad}", f"paths.root_dir={tmp_path}",
-            "logger=none", "print_config=false"]
+            "backbone.allow_random_weights=true", "logger=none", "print_config=false"]
     quiet = run_cli(args, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "0"})
     assert quiet.returncode == 65, quiet.stderr[-2000:]
     assert "error: manifest" in quiet.stderr and "label" in quiet.stderr
@@ -149,8 +149,8 @@ def test_skipped_rows_are_reported_once(tmp_path: Path, tiny_dataset: Path) -> N
     rows = (tiny_dataset / "seizures.csv").read_text().rstrip("\n")
     manifest.write_text(rows + "\nSZ9999,P01,ES,videos/missing.mp4,,,\n")
     args = ["+experiment=preprocess", f"data.manifest={manifest}", "data.skip_bad_rows=true",
-            "backbone=tiny", "frames=tiny", f"paths.root_dir={tmp_path}", "logger=none",
-            "print_config=false"]
+            "backbone=tiny", "backbone.allow_random_weights=true", "frames=tiny",
+            f"paths.root_dir={tmp_path}", "logger=none", "print_config=false"]
     done = run_cli(args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout + done.stderr
@@ -166,3 +166,14 @@ def test_help_opens_with_usage_and_every_experiment(tmp_path: Path) -> None:
                          for p in (CONFIG_DIR / "experiment").rglob("*.yaml"))
     for name in experiments:
         assert f"\n  {name} " in head, f"--help does not list +experiment={name}"
+    # one screen: the most used overrides and which learning rate applies where; the full config
+    # only with --cfg job
+    text = done.stdout
+    assert len(text.splitlines()) < 60, text
+    for needed in ("Most used overrides:", "data.manifest=", "model=", "pretrained=",
+                   "trainer=gpu", "backbone=resnet152", "hydra/launcher=joblib", "logger=csv",
+                   "paths.root_dir=", "trainer.max_epochs=", "loso=recipe", "--cfg job",
+                   "Learning rates:", "optimizer.lr", "model.lr", "model.head_lr",
+                   "docs/weights.md", "== Configuration groups", "seizure-lightning-report"):
+        assert needed in text, f"--help does not say {needed!r}"
+    assert "resume_siblings" not in text  # no config dump

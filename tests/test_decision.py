@@ -62,15 +62,15 @@ def test_one_decision_rule_and_its_ties() -> None:
     assert frame.pred.tolist() == ["ES", "ES", "ES", "PNES"]
 
 
-def test_fold_calibrated_puts_each_folds_threshold_at_one_half() -> None:
-    from seizure_lightning.evaluation.decision import fold_calibrated
+def test_remove_offsets_puts_each_offset_at_one_half() -> None:
+    from seizure_lightning.evaluation.decision import remove_offsets
 
     p = np.array([0.30, 0.35, 0.60, 0.62])
-    thresholds = [0.32, 0.32, 0.61, None]  # None: the argmax rule
-    q = fold_calibrated(p, thresholds)
+    offsets = [0.32, 0.32, 0.61, None]  # None: no offset
+    q = remove_offsets(p, offsets)
     assert q[0] < 0.5 < q[1] and q[2] < 0.5 and q[3] == pytest.approx(0.62)
-    # within a fold the order is kept; across folds the offset is gone
+    # within one offset the order is kept; across offsets the offset is gone
     assert q[1] > q[2]
-    assert fold_calibrated([0.7], [0.7])[0] == pytest.approx(0.5)
+    assert remove_offsets([0.7], [0.7])[0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="differ in length"):
-        fold_calibrated([0.1, 0.2], [0.5])
+        remove_offsets([0.1, 0.2], [0.5])

@@ -3,14 +3,13 @@ held-out subjects."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from seizure_lightning.evaluation.fold_record import FoldRecord, record_path
 from seizure_lightning.loso.diagnose import (
-    calibrated_test_scores,
     diagnose_model,
     diagnose_sweep,
     fold_offsets,
@@ -50,31 +49,12 @@ def test_sweep_table_and_cli(tmp_path: Path, capsys) -> None:
     assert model["shift_PNES"] < -0.8 and model["shift_ES"] > 0.8
     assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "d.md")]) == 0
     out = capsys.readouterr().out
-    assert "| tiny | 4 | 1.000 | n/a | 0.000 | 0.000 |" in out  # no threshold: calibration is a no-op
+    assert "| tiny | 4 | 1.000 | n/a | 0.000 | +0.830 | -0.895 |" in out  # shifts signed
     # every fold has the same offset: it ranks nothing, and removing it changes nothing
     assert out.rstrip().endswith("| 0.500 | 0.000 | last |")
     assert (tmp_path / "d.md").read_text() == diagnose_sweep(tmp_path / "sweep")
     with pytest.raises(FileNotFoundError):
         diagnose_model(tmp_path)
-
-
-def test_fold_calibration_aligns_folds_without_reordering_within_a_fold(tmp_path: Path) -> None:
-    # fold A scores everything high, fold B everything low: right within each fold, pooled wrong
-    folds = {"A": (0.7, [("ES", 0.80), ("PNES", 0.95)]), "B": (0.1, [("ES", 0.02), ("PNES", 0.3)])}
-    for fold, (threshold, videos) in folds.items():
-        folder = tmp_path / "sweep" / "m" / f"fold={fold}"
-        folder.mkdir(parents=True)
-        rows = [{"video_id": f"{fold}{i}", "subject_id": fold, "label": label, "part": "test",
-                 "p_PNES": p, "fold": fold} for i, (label, p) in enumerate(videos)]
-        pd.DataFrame(rows).to_csv(folder / "fold_scores.csv", index=False)
-        (folder / "summary.json").write_text(json.dumps({"threshold": threshold}))
-    model = diagnose_model(tmp_path / "sweep" / "m")
-    assert model["auroc_test"] == pytest.approx(0.75)  # fold A's ES (0.8) above fold B's PNES
-    assert model["auroc_test_calibrated"] == pytest.approx(1.0)
-    scores = pd.DataFrame([{"part": "test", "fold": "A", "p_PNES": p, "label": "ES"}
-                           for p in (0.6, 0.7, 0.9)])
-    calibrated = calibrated_test_scores(scores, {"A": 0.7}).p_PNES.to_numpy()
-    assert calibrated[1] == pytest.approx(0.5) and calibrated[0] < 0.5 < calibrated[2]
 
 
 def test_fold_offsets_rank_held_out_patients_when_untrained_folds_share_a_class(
@@ -90,8 +70,8 @@ def test_fold_offsets_rank_held_out_patients_when_untrained_folds_share_a_class(
         folder = tmp_path / "sweep" / "probe" / f"fold={fold}"
         folder.mkdir(parents=True)
         _scores(fold, label, p, train).to_csv(folder / "fold_scores.csv", index=False)
-        (folder / "summary.json").write_text(json.dumps(
-            {"tested_checkpoint": f"/x/checkpoints/epoch{epoch - 1:03d}-step000010.ckpt"}))
+        FoldRecord(fold=fold, model="probe", tested_checkpoint=(
+            f"/x/checkpoints/epoch{epoch - 1:03d}-step000010.ckpt")).to_json(record_path(folder))
     model = diagnose_model(tmp_path / "sweep" / "probe")
     assert model["auroc_test"] == pytest.approx(0.0)
     assert model["auroc_offsets"] == pytest.approx(0.0)

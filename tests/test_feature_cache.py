@@ -211,7 +211,8 @@ def test_concurrent_builders_of_one_cache_extract_it_once(records, tmp_path):
 
     def job():
         dm = SeizureVideoDataModule(manifest=str(manifest), cache_dir=str(tmp_path / "cache"),
-                                    frames=vars(FRAMES), backbone=vars(ENC))
+                                    frames=vars(FRAMES),
+                                    backbone={**vars(ENC), "allow_random_weights": True})
         dm.build_cache(progress=False)
 
     with mock.patch.object(feature_cache, "_write_shard", counting):

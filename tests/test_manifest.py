@@ -169,7 +169,8 @@ def test_pretraining_without_validation_clips_is_refused(data, tmp_path):
     path = write(data, ["videos/long.mp4,p1,,"], "one.csv", CTX_HEADER)
     kw = dict(manifest=str(path), clip_seconds=2.0, cache_dir=str(tmp_path / "cache"),
               features="online", frames={"resize": [40, 52], "crop": 32},
-              backbone={"arch": "resnet18", "weights": None, "device": "cpu"})
+              backbone={"arch": "resnet18", "weights": None, "device": "cpu",
+                        "allow_random_weights": True})
     with pytest.raises(ValueError, match="no validation clips"):
         ContextualClipDataModule(**kw).setup("fit")
     ContextualClipDataModule(**kw, val_fraction=0.0).setup("fit")  # asked for: allowed

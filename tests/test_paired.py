@@ -1,5 +1,6 @@
-"""Paired patient-bootstrap differences of two models (evaluation.metrics.paired_difference)
-and the sweep summary's comparison section (loso.callback)."""
+"""Paired patient-bootstrap differences of two models (evaluation.metrics.paired_difference,
+evaluation.comparisons) and the sweep's summary (report.sweep: summary.md, summary.png) written
+when a sweep ends (loso.callback)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from seizure_lightning.evaluation.comparisons import compare_models, compare_pairs, split_pair
 from seizure_lightning.evaluation.metrics import evaluate, paired_difference
-from seizure_lightning.loso.callback import (
-    compare_models,
-    compare_pairs,
-    split_pair,
-    summary_markdown,
-    verdict,
-)
+from seizure_lightning.report.sweep import summary_markdown, verdict
 
 
 def truth(n_subjects: int = 20, videos: int = 4) -> pd.DataFrame:
@@ -191,7 +187,7 @@ def test_summary_lists_cis_and_comparisons(tmp_path: Path) -> None:
     backward = next(line for line in text.splitlines()
                     if line.startswith("| tiny_scratch | tiny |"))
     c = comparisons["comparisons"][0]["balanced_accuracy"]
-    assert f"{c['difference']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}]" in forward
+    assert f"{c['difference']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]" in forward
     assert "balanced accuracy: tiny better: CI above 0" in forward
     assert "AUROC: tiny better: CI above 0" in forward
     assert "balanced accuracy: tiny better: CI below 0" in backward
@@ -214,7 +210,8 @@ def test_incomplete_sweep_is_loud(tmp_path: Path) -> None:
     command exits non-zero) after writing them."""
     from omegaconf import OmegaConf
 
-    from seizure_lightning.loso.callback import LosoSweepCallback, incomplete_folds
+    from seizure_lightning.loso.callback import LosoSweepCallback
+    from seizure_lightning.report.sweep import incomplete_folds
 
     sweep, rows = _sweep(tmp_path)
     rows[0]["metrics"]["extra"] = {"folds_failed": ["P07"], "folds_missing": []}
@@ -242,25 +239,41 @@ def test_incomplete_sweep_is_loud(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"m: fold\(s\) P01 failed or missing"):
         LosoSweepCallback().on_multirun_end(config)
     assert "P01" in (tmp_path / "run" / "summary.md").read_text()
+    assert (tmp_path / "run" / "summary.png").read_bytes()[:4] == b"\x89PNG"
     report = (tmp_path / "run" / "m" / "report.md").read_text()
     assert "deviations from the paper" in report and "no pre-training" in report
 
 
-def test_sweep_metrics_carry_the_fold_calibrated_auroc(tmp_path: Path) -> None:
-    """Two folds that each call their patient right but are offset as a whole: the pooled AUROC
-    of raw p_PNES is wrong, the fold-calibrated one (relative to each fold's threshold) is not."""
-    from seizure_lightning.loso.callback import fold_calibrated_figures
+def test_summary_png_shows_each_model_and_pair(tmp_path: Path, monkeypatch) -> None:
+    """summary.png: balanced accuracy and AUROC per model (best on top, a line at chance) and,
+    below, each compared pair's difference (a line at 0)."""
+    from seizure_lightning.report import plots
+    from seizure_lightning.report.sweep import write_sweep_summary
 
-    model = tmp_path / "m"
-    model.mkdir()
-    pd.DataFrame({"video_id": ["a", "b", "c", "d"], "subject_id": ["P1", "P1", "P2", "P2"],
-                  "label": ["PNES", "PNES", "ES", "ES"], "pred": ["PNES", "PNES", "ES", "ES"],
-                  "p_ES": [0.8, 0.78, 0.1, 0.12], "p_PNES": [0.2, 0.22, 0.9, 0.88],
-                  "fold": ["P1", "P1", "P2", "P2"]}).to_csv(model / "predictions.csv", index=False)
-    decisions = [{"fold": "P1", "threshold": 0.1}, {"fold": "P2", "threshold": 0.95}]
-    figures = fold_calibrated_figures(model, decisions, n_boot=50, seed=0)
-    assert figures["auroc"] == pytest.approx(1.0)
-    assert "auroc" in figures["ci"] and "threshold" in figures["rule"]
-    raw = evaluate(pd.read_csv(model / "predictions.csv"), n_boot=0)["video"]["auroc"]
-    assert raw == pytest.approx(0.0)
-    assert fold_calibrated_figures(tmp_path, decisions, n_boot=0, seed=0) is None
+    sweep, rows = _sweep(tmp_path)
+    comparisons = compare_models(sweep, ["tiny_scratch-tiny"], ["tiny", "tiny_scratch"],
+                                 n_boot=100, seed=0)
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    text = write_sweep_summary(sweep, rows, comparisons)
+    assert (sweep / "summary.md").read_text() == text and "summary.png" in text
+    assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    axes = figures[0].axes
+    assert [ax.get_title() for ax in axes] == [
+        "Balanced accuracy [95% CI]", "AUROC [95% CI]",
+        "Paired Δ balanced accuracy, A − B [95% CI]", "Paired Δ AUROC, A − B [95% CI]"]
+
+    def top_down(ax) -> list[str]:
+        ticks = zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels()))
+        return [label for _, label in sorted(ticks, reverse=True)]
+
+    def vertical_lines(ax) -> set[float]:
+        return {line.get_xdata()[0] for line in ax.lines
+                if len(set(line.get_xdata())) == 1 and len(line.get_xdata()) == 2}
+
+    assert top_down(axes[0]) == ["tiny", "tiny_scratch"]  # the perfect model first
+    assert top_down(axes[2]) == ["tiny_scratch − tiny"]
+    assert 0.5 in vertical_lines(axes[0]) and 0.0 in vertical_lines(axes[3])
+    write_sweep_summary(sweep, rows, None)  # no pairs: the models' row only
+    assert len(figures[1].axes) == 2

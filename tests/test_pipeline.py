@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from seizure_lightning.evaluation.aggregate import PREDICTION_COLUMNS
+from seizure_lightning.evaluation.fold_record import FoldRecord, record_path
 from seizure_lightning.tasks import run_task
 
 from .conftest import compose_config, run_cli
@@ -60,7 +61,8 @@ def test_loso_fold_then_predict(tmp_path: Path, shared_root: Path, pretrained: P
     run_task(cfg)
     run_dir = Path(cfg.paths.output_dir)
     status = json.loads((run_dir / "status.json").read_text())
-    assert status["status"] == "ok" and status["pretrain_overlap"] is True
+    record = FoldRecord.read(record_path(run_dir))
+    assert status["status"] == "ok" and record.pretrain_overlap is True
     preds = pd.read_csv(run_dir / "predictions.csv", dtype=str)
     assert list(preds.columns) == [*PREDICTION_COLUMNS, "fold"]
     assert set(preds.subject_id) == {"P01"} and preds.video_id.is_unique
@@ -80,13 +82,12 @@ def test_loso_fold_then_predict(tmp_path: Path, shared_root: Path, pretrained: P
     mine.to_csv(tmp_path / "new_videos.csv", index=False)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     decision = torch.load(ckpt, weights_only=True)["seizure_lightning"]["decision"]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert decision["rule"] == "val_threshold"
-    assert decision["threshold"] == pytest.approx(summary["threshold"])
+    assert decision == record.decision.to_dict() and decision["rule"] == "val_threshold"
     out = tmp_path / "predict"
     pcfg = compose_config(
         tmp_path / "p",
         ["+experiment=predict", "print_config=false", f"predict.manifest={tmp_path / 'new_videos.csv'}",
+         "backbone.allow_random_weights=true",  # the fold's random-weight backbone, on purpose
          f"predict.ckpt={ckpt}", f"predict.out={out}"],
         shared_root=shared_root,
     )
@@ -98,7 +99,7 @@ def test_loso_fold_then_predict(tmp_path: Path, shared_root: Path, pretrained: P
         assert result["label"] == fold_row.pred
         assert result["p_PNES"] == pytest.approx(float(fold_row.p_PNES), abs=1e-6)
         assert result["p_ES"] == pytest.approx(float(fold_row.p_ES), abs=1e-6)
-        assert result["threshold"] == pytest.approx(summary["threshold"])
+        assert result["threshold"] == pytest.approx(record.decision.threshold)
         assert result["windows"] and all(w["end_s"] > w["start_s"] for w in result["windows"])
         assert (out / fold_row.video_id / "timeline.png").read_bytes()[:4] == b"\x89PNG"
     windows = pd.read_csv(run_dir / "windows.csv", dtype={"video_id": str})
@@ -161,10 +162,10 @@ def test_fold_with_validation_threshold(tmp_path: Path, shared_root: Path) -> No
     )
     run_task(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["decision"] == "val_threshold"
-    threshold = summary["threshold"]
-    assert 0.0 <= threshold <= 1.0 and summary["split"]["val"]
+    record = FoldRecord.read(record_path(run_dir))
+    assert record.decision.rule == "val_threshold"
+    threshold = record.decision.threshold
+    assert 0.0 <= threshold <= 1.0 and record.split["val"]
     preds = pd.read_csv(run_dir / "predictions.csv")
     expected = preds.p_PNES.map(lambda p: "PNES" if p > threshold else "ES")
     assert (preds.pred == expected).all()
@@ -214,7 +215,6 @@ def test_fold_with_subject_norm_records_it_for_predict(tmp_path: Path, shared_ro
     assert cfg.model.subject_norm is True
     run_task(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["model"] == "meanpool_linear"
+    assert FoldRecord.read(record_path(run_dir)).model == "meanpool_linear"
     settings = read_checkpoint_entry(run_dir / "checkpoints" / "last.ckpt", CKPT_KEY)
     assert settings["subject_norm"] is True

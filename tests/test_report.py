@@ -86,8 +86,8 @@ def test_write_report_table3(tmp_path: Path) -> None:
     assert saved["majority_baseline"]["video"]["precision_pnes"] is None  # NaN -> null
     assert saved["paper_f1"] == "f1_es" and saved["extra"] == {"model": "paper"}
     text = (tmp_path / "report.md").read_text()
-    assert "| F1, ES positive (the paper's F1) | 0.840 (" in text
-    assert "0.82 cannot be reproduced" in text and "| Accuracy | 0.756 (" in text
+    assert "| F1, ES positive (the paper's F1) | 0.840 [" in text
+    assert "0.82 cannot be reproduced" in text and "| Accuracy | 0.756 [" in text
     assert "| ES | 181 | 54 | 235 |" in text and "| PNES | 15 | 33 | 48 |" in text
     for png in ("confusion_matrix.png", "roc_pr.png", "subject_accuracy.png"):
         assert f"]({png})" in text

@@ -172,8 +172,8 @@ def _pretrain_args(root: Path, dataset: Path, run_dir: Path, *extra: str) -> lis
     return [
         "+experiment=pretrain", f"paths.root_dir={root}", f"hydra.run.dir={run_dir}",
         f"data.manifest={dataset / 'contextual.csv'}",
-        "backbone=tiny", "frames=tiny", "model=tiny", "trainer=cpu",
-        "trainer.max_epochs=3", "trainer.deterministic=true", "data.batch_size=1",
+        "backbone=tiny", "backbone.allow_random_weights=true", "frames=tiny", "model=tiny",
+        "trainer=cpu", "trainer.max_epochs=3", "trainer.deterministic=true", "data.batch_size=1",
         "data.num_workers=0", "callbacks.last_every_n_steps.every_n_train_steps=1",
         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
         "print_config=false", *extra,

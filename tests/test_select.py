@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from seizure_lightning.evaluation.fold_record import FoldRecord, record_path
 from seizure_lightning.loso.select import (
     best_candidate,
     candidate_config,
@@ -71,19 +71,19 @@ def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path
     cfg = compose_config(tmp_path, overrides, shared_root=shared_root)
     run_task(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    record = summary["selection"]
-    assert [c["values"] for c in record["candidates"]] == [{"model.lr": 0.0001}, {"model.lr": 0.01}]
-    scores = [c["score"] for c in record["candidates"]]
-    losses = [c["val_loss"] for c in record["candidates"]]
+    record = FoldRecord.read(record_path(run_dir))
+    selection = record.selection
+    assert [c.values for c in selection.candidates] == [{"model.lr": 0.0001}, {"model.lr": 0.01}]
+    scores = [c.score for c in selection.candidates]
+    losses = [c.val_loss for c in selection.candidates]
     # each candidate's inner validation loss is recorded and is its neg_loss score (a missing
     # loss scores -inf and every selection would fall back to the first candidate)
     assert all(loss is not None and loss > 0 for loss in losses), losses
     assert scores == pytest.approx([-loss for loss in losses])
     best = best_candidate(scores, losses)
-    assert record["chosen"] == record["candidates"][best]["values"]
-    assert "P01" not in summary["split"]["train"] + summary["split"]["val"]
-    chosen_dir = next(Path(c["dir"]) for c in record["candidates"] if c["values"] == record["chosen"])
+    assert selection.chosen == selection.candidates[best].values
+    assert "P01" not in record.split["train"] + record.split["val"]
+    chosen_dir = Path(selection.chosen_candidate.dir)
     fold_ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     chosen_ckpt = torch.load(chosen_dir / "checkpoints" / "last.ckpt", weights_only=True)
     for key, value in chosen_ckpt["state_dict"].items():
@@ -119,14 +119,15 @@ def test_fold_key_covers_export_bytes_manifest_and_code(tmp_path: Path) -> None:
 def test_transformer_without_export_is_refused_unless_from_scratch(tmp_path: Path) -> None:
     from seizure_lightning.loso.fold import check_pretrained
 
+    def model(*overrides: str):
+        return compose_config(tmp_path, ["+experiment=loso", *overrides]).model
+
     with pytest.raises(ValueError, match="no encoder export"):
-        check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny"]))
-    check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny_scratch"]))
-    check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny",
-                                               "model.from_scratch=true"]))
-    check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=lstm"]))
-    check_pretrained(compose_config(tmp_path, ["+experiment=loso", "model=tiny",
-                                               "pretrained=/x/encoder.pt"]))
+        check_pretrained(model("model=tiny"))
+    check_pretrained(model("model=tiny_scratch"))
+    check_pretrained(model("model=tiny", "model.from_scratch=true"))
+    check_pretrained(model("model=lstm"))
+    check_pretrained(model("model=tiny", "pretrained=/x/encoder.pt"))
 
 
 def test_predict_finds_a_fold_checkpoint_without_quoting(tmp_path: Path) -> None:
@@ -149,19 +150,6 @@ def test_sweep_name_of_a_manifest_is_pseudonymous(tmp_path: Path) -> None:
     assert dataset_tag(None, "demo", 1) == "synthetic-demo-seed1"
 
 
-def test_random_descriptors_on_a_users_manifest_are_loud(caplog) -> None:
-    from seizure_lightning.data.seizure import SeizureVideoDataModule
-
-    enc = {"arch": "resnet18", "weights": None, "dim": 512, "precision": "fp32"}
-    with caplog.at_level("INFO", logger="seizure_lightning.data.base"):
-        SeizureVideoDataModule(manifest="/data/emu/seizures.csv").describe_descriptors(enc)
-    assert "RANDOM-WEIGHT resnet18" in caplog.text and "fp32 extraction" in caplog.text
-    caplog.clear()
-    with caplog.at_level("INFO", logger="seizure_lightning.data.base"):
-        SeizureVideoDataModule().describe_descriptors(enc)  # the synthetic default: info only
-    assert "RANDOM-WEIGHT" not in caplog.text and "weights random" in caplog.text
-
-
 def test_pretrain_overlap_is_yes_no_or_unknown(tmp_path: Path) -> None:
     from seizure_lightning.loso.fold import pretrain_overlap
     from seizure_lightning.loso.splits import LeakageError
@@ -172,13 +160,9 @@ def test_pretrain_overlap_is_yes_no_or_unknown(tmp_path: Path) -> None:
     known = module.export_encoder(tmp_path / "known.pt", ["P1"])
     unknown = module.export_encoder(tmp_path / "unknown.pt", ["P1"], subjects_unknown=True)
 
-    def cfg(export, allow=False):
-        return OmegaConf.create({"model": {"init_from": str(export)},
-                                 "loso": {"allow_pretrain_overlap": allow}})
-
-    assert pretrain_overlap(cfg(known), "P2") is False
-    assert pretrain_overlap(cfg(unknown), "P2") == "unknown"  # clips without a subject id
-    assert pretrain_overlap(cfg(unknown, allow=True), "P1") is True
+    assert pretrain_overlap(str(known), "P2", allow=False) is False
+    assert pretrain_overlap(str(unknown), "P2", allow=False) == "unknown"  # clips without an id
+    assert pretrain_overlap(str(unknown), "P1", allow=True) is True
     with pytest.raises(LeakageError):
-        pretrain_overlap(cfg(known), "P1")
-    assert pretrain_overlap(OmegaConf.create({"model": {"init_from": None}, "loso": {}}), "P1") is None
+        pretrain_overlap(str(known), "P1", allow=False)
+    assert pretrain_overlap(None, "P1", allow=False) is None

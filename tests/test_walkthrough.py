@@ -25,6 +25,7 @@ from tests.conftest import REPO_ROOT
 OVERLAY = {
     "backbone/resnet152.yaml": """arch: resnet18
 weights: null
+allow_random_weights: true
 dim: ${sl.feature_dim:${backbone.arch}}
 batch_size: 64
 precision: auto

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -61,3 +62,40 @@ def test_offline_fold_run_has_config_summary_and_no_paths(
     blob = _synced_bytes(runs[0])
     leaked = [s for s in secrets if s and s.encode() in blob]
     assert not leaked, f"paths sent to wandb: {leaked}"
+
+
+def test_report_run_logs_the_figure_and_names_no_file(tmp_path: Path) -> None:
+    """A sweep's wandb report run (engine.loggers.log_report_run, offline): its summary
+    scalars and its images (summary.png: a figure of metrics, logged like the other report
+    plots); no path of the sweep reaches the run files."""
+    from omegaconf import OmegaConf
+
+    from seizure_lightning.engine.loggers import log_report_run
+    from seizure_lightning.report.plots import plot_sweep_summary
+
+    video = {"balanced_accuracy": 0.75, "auroc": 0.8,
+             "ci": {"balanced_accuracy": {"low": 0.6, "high": 0.9}, "auroc": None}}
+    plot_sweep_summary({"tiny": video}, None, tmp_path / "summary.png")
+    node = OmegaConf.create({"_target_": "lightning.pytorch.loggers.WandbLogger",
+                             "project": "p", "group": "loso-x", "offline": True})
+    log_report_run(node, "sweep-summary", tmp_path, {"models": ["tiny"]},
+                   summary={"loso/tiny/balanced_accuracy": 0.75},
+                   images=[tmp_path / "summary.png", tmp_path / "absent.png"])
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list((runs[0] / "files" / "media" / "images" / "loso").glob("summary_*.png"))
+    for _ in range(50):  # the run file is complete once its exit record is written
+        records = offline_run_records(next(runs[0].glob("run-*.wandb")))
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            break
+        time.sleep(0.2)
+    run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    assert run.job_type == "report" and run.run_group == "loso-x"
+    logged = {u.key or "/".join(u.nested_key) for r in records
+              if r.WhichOneof("record_type") in ("history", "summary")
+              for u in (r.history.item if r.WhichOneof("record_type") == "history"
+                        else r.summary.update)}
+    assert "loso/summary/_type" in logged  # the image
+    assert not any(k.startswith("loso/absent") for k in logged)
+    assert "loso/tiny/balanced_accuracy" in logged
+    assert str(tmp_path).encode() not in _synced_bytes(runs[0])

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import emit, load_average
+from common import emit, load_average, sync
 
 from seizure_lightning.features.frame_encoder import (
     FrameEncoder,
@@ -35,18 +35,13 @@ def matmul_gflops(dtype: torch.dtype, device: str, n: int = 2048, reps: int = 6)
     a @ b
     best = float("inf")
     for _ in range(3):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(reps):
             a @ b
-        _sync(device)
+        sync(device)
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 * reps / best / 1e9
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def frames_per_s(
@@ -74,10 +69,10 @@ def frames_per_s(
     rates, limits = [], []
     for _ in range(repeats):
         limits.append(matmul_gflops(dtype, device, reps=3) / GFLOP_PER_FRAME)
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         enc.encode(x)
-        _sync(device)
+        sync(device)
         rates.append(frames / (time.perf_counter() - t0))
     best = max(range(repeats), key=rates.__getitem__)
     return {"best": rates[best], "median": statistics.median(rates), "load_average_1m": load,

@@ -27,8 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-from common import emit, load_average, write_synthetic_cache
+from common import cache_loader, emit, load_average, write_synthetic_cache
 
 from seizure_lightning.features.frame_encoder import cpu_supports_bf16
 
@@ -122,17 +121,9 @@ def _pick(durations: dict[str, list[float]], key: str) -> list[float]:
 
 def loader_2048(workdir: Path, batches: int, batch: int) -> dict[str, Any]:
     """Seconds per clip to load 2048-d windows from a memory-mapped fp16 cache (1 process)."""
-    from seizure_lightning.data.datasets import CachedWindowDataset, Window
-    from seizure_lightning.data.feature_cache import FeatureCache
-    from seizure_lightning.data.sampling import EpochSeededSampler
-
     n_clips = batches * batch
     root = write_synthetic_cache(workdir / f"synthetic_2048_{n_clips}", n_clips, n_crops=4)
-    cache = FeatureCache.open(root)
-    windows = [Window(iid, i, 0) for i, iid in enumerate(cache.ids)]
-    dataset = CachedWindowDataset(cache, windows, 256, random_crop=True, seed=0)
-    sampler = EpochSeededSampler(dataset, shuffle=True, seed=0)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler)
+    _, _, loader = cache_loader(root, batch)
     times = []
     it = iter(loader)
     while True:

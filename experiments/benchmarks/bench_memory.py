@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from common import (
+    cache_loader,
     emit,
     load_average,
     peak_rss_mib,
@@ -55,17 +56,10 @@ def child(cache_dir: Path, batch: int, epochs: int) -> dict[str, Any]:
     """``epochs`` pre-training epochs over every clip of ``cache_dir``; memory figures."""
     import torch
 
-    from seizure_lightning.data.datasets import CachedWindowDataset, Window
-    from seizure_lightning.data.feature_cache import FeatureCache
-    from seizure_lightning.data.sampling import EpochSeededSampler
     from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 
     torch.manual_seed(0)
-    cache = FeatureCache.open(cache_dir)
-    windows = [Window(iid, i, 0) for i, iid in enumerate(cache.ids)]
-    dataset = CachedWindowDataset(cache, windows, 256, random_crop=True, seed=0)
-    sampler = EpochSeededSampler(dataset, shuffle=True, seed=0)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler)
+    cache, sampler, loader = cache_loader(cache_dir, batch)
     module = DenoisingPretrainModule(encoder=SMALL_ENCODER, seed=0)
     module.set_special_descriptors(cache.mask_descriptor, cache.pad_descriptor)
     opt = torch.optim.AdamW(module.parameters(), lr=1e-4)

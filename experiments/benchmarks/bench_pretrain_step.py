@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -29,13 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision
-from torch import nn
+from bench_extract import matmul_gflops
+from common import emit, load_average, sync
 from torch.utils.flop_counter import FlopCounterMode
 
-from seizure_lightning.features.frame_encoder import FrameEncoder, FrameEncoderConfig
+from seizure_lightning.features.frame_encoder import (
+    FrameEncoder,
+    FrameEncoderConfig,
+    build_backbone,
+)
 from seizure_lightning.modules.pretrain import DenoisingPretrainModule
-from seizure_lightning.utils.io import atomic_write_json
 
 TARGET_SPEEDUP = 12.0  # issue 9
 TARGET_GPU_PEAK_FRACTION = 0.40  # issue 9: paper config clips/s in bf16 >= 40% of bf16 peak
@@ -75,11 +76,6 @@ def gpu_peak_tflops(name: str) -> float | None:
     """Dense bf16 peak of the GPU called ``name`` (longest matching key), None if unknown."""
     hits = [k for k in GPU_BF16_PEAK_TFLOPS if k.lower() in name.lower()]
     return GPU_BF16_PEAK_TFLOPS[max(hits, key=len)] if hits else None
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 DEVICE = torch.device("cpu")  # set in main() from --device
@@ -130,13 +126,6 @@ def profile_step(module, opt, batch, bf16: bool, top: int = 8) -> list[dict[str,
              "share": round(e.self_cpu_time_total / total, 3)} for e in rows]
 
 
-def resnet152_backbone() -> nn.Module:
-    """ImageNet-architecture ResNet-152 without its last layer (random weights: timing only)."""
-    model = torchvision.models.resnet152(weights=None)
-    model.fc = nn.Identity()
-    return model.eval().requires_grad_(False)
-
-
 def frame_encoder(chunk: int, bf16: bool) -> FrameEncoder:
     """The production online backbone (random weights: timing only)."""
     return FrameEncoder(FrameEncoderConfig(
@@ -145,7 +134,7 @@ def frame_encoder(chunk: int, bf16: bool) -> FrameEncoder:
     ))
 
 
-def describe_frames(encoder: FrameEncoder, frames: int, chunk: int, bf16: bool) -> torch.Tensor:
+def describe_frames(encoder: FrameEncoder, frames: int) -> torch.Tensor:
     """Descriptors [frames, 2048] of random 112x112 frames (``encoder.batch_size`` per forward)."""
     return encoder.encode(torch.randn(frames, 3, 112, 112)).to(DEVICE)
 
@@ -173,7 +162,7 @@ def step_flops(batch: int, seq_len: int) -> tuple[int, int]:
 
 def frame_flops() -> int:
     with torch.device("meta"):
-        backbone = resnet152_backbone()
+        backbone = build_backbone("resnet152", None).eval().requires_grad_(False)
         x = torch.randn(1, 3, 112, 112)
         with torch.inference_mode():
             return count_flops(lambda: backbone(x))
@@ -187,11 +176,9 @@ def no_gpu_result(args: argparse.Namespace) -> dict[str, Any]:
         "available": False,
         "note": "no GPU here",
         "target_peak_fraction": TARGET_GPU_PEAK_FRACTION,
-        "load_average_1m_before_after": [os.getloadavg()[0]] * 2,
+        "load_average_1m_before_after": [load_average()] * 2,
     }
-    print(json.dumps(result, indent=2))
-    if args.out:
-        atomic_write_json(args.out, result)
+    emit(result, args.out)
     return result
 
 
@@ -207,7 +194,7 @@ def main() -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    load_before = os.getloadavg()[0]
+    load_before = load_average()
     B, L = args.batch, args.seq_len
     flops_step, n_params = step_flops(B, L)
     flops_frame = frame_flops()
@@ -222,7 +209,7 @@ def main() -> dict[str, Any]:
     batch = make_batch(B, L, 2048)
     backbone = frame_encoder(args.chunk, args.bf16)
     for _ in range(max(args.warmup, 2)):  # oneDNN/cuDNN primitives: a few calls to warm up
-        describe_frames(backbone, args.chunk, args.chunk, args.bf16)
+        describe_frames(backbone, args.chunk)
     for _ in range(args.warmup):
         train_step(module, opt, batch, args.bf16)
 
@@ -235,14 +222,14 @@ def main() -> dict[str, Any]:
         step_times.append(time.perf_counter() - start)
         if not args.online_full:
             start = time.perf_counter()
-            describe_frames(backbone, frames_per_round, args.chunk, args.bf16)
+            describe_frames(backbone, frames_per_round)
             sync(DEVICE)
             frame_times.append((time.perf_counter() - start) / frames_per_round)
     step_s = sum(step_times) / len(step_times)
 
     if args.online_full:
         start = time.perf_counter()
-        feats = describe_frames(backbone, B * L, args.chunk, args.bf16).view(B, L, -1)
+        feats = describe_frames(backbone, B * L).view(B, L, -1)
         train_step(module, opt, {**batch, "features": feats}, args.bf16)
         online_step_s = time.perf_counter() - start
         backbone_s_per_frame = max(online_step_s - step_s, 0.0) / (B * L)
@@ -258,8 +245,6 @@ def main() -> dict[str, Any]:
     profile = None if args.no_profile else profile_step(module, opt, batch, args.bf16)
     peak_gflops = None
     if not args.no_profile and DEVICE.type == "cpu":
-        from bench_extract import matmul_gflops
-
         peak_gflops = matmul_gflops(torch.bfloat16 if args.bf16 else torch.float32, "cpu")
 
     tokens = B * L
@@ -274,7 +259,7 @@ def main() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__,
         },
-        "load_average_1m_before_after": [load_before, os.getloadavg()[0]],
+        "load_average_1m_before_after": [load_before, load_average()],
         "precision": "bf16-autocast" if args.bf16 else "fp32",
         "model": {
             "name": "paper",
@@ -321,10 +306,7 @@ def main() -> dict[str, Any]:
             "target_peak_fraction": TARGET_GPU_PEAK_FRACTION,
             "max_memory_allocated_gib": torch.cuda.max_memory_allocated(DEVICE) / 2**30,
         }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        atomic_write_json(args.out, result)
+    emit(result, args.out)
     return result
 
 

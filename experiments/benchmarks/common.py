@@ -22,47 +22,33 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
-def cpu_isa() -> list[str]:
-    """The SIMD / matrix extensions of this CPU that decide the fast path (from /proc/cpuinfo)."""
+def cpuinfo(field: str) -> str | None:
+    """The first ``field`` line of /proc/cpuinfo (Linux), or None."""
     try:
         with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return [f for f in ISA_FLAGS if f in flags]
+            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith(field)), None)
     except OSError:
-        pass
-    return []
+        return None
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, bf16 support, GPU (if any) and library versions."""
+    """CPU model, cores, bf16 support and ISA, memory, GPU (if any)."""
     import torch
 
-    from seizure_lightning.features.frame_encoder import cpu_supports_bf16
+    from seizure_lightning.features.frame_encoder import cpu_supports_bf16, resolve_precision
 
+    flags = set((cpuinfo("flags") or "").split())
     info: dict[str, Any] = {
-        "cpu": cpu_model(),
+        "cpu": cpuinfo("model name") or platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_bf16": cpu_supports_bf16(),
-        "cpu_isa": cpu_isa(),
+        "cpu_isa": [f for f in ISA_FLAGS if f in flags],
         # what `precision: auto` runs here: bf16 autocast where the CPU has native bf16, else fp32
-        "cpu_precision": "bf16" if cpu_supports_bf16() else "fp32",
+        "cpu_precision": resolve_precision("auto", torch.device("cpu")),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "platform": platform.platform(),
         "gpu": None,
@@ -79,14 +65,38 @@ def machine_info() -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
+    """Python's and the imported modules' versions (torch's with its CUDA build tag)."""
     out = {"python": platform.python_version()}
     for name in ("torch", "torchvision", "lightning", "transformers", "numpy", "av", "decord"):
         try:
-            module = __import__(name)
-            out[name] = str(getattr(module, "__version__", "?"))
+            out[name] = str(getattr(__import__(name), "__version__", "?"))
         except ImportError:
             out[name] = "missing"
     return out
+
+
+def sync(device: str | Any) -> None:
+    """Wait for the GPU's queued work (timing a CUDA op needs it); nothing on the CPU."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def cache_loader(root: Path, batch: int) -> tuple[Any, Any, Any]:
+    """``(cache, sampler, loader)`` over one random-crop 256-frame window of every clip of the
+    cache at ``root``: the pre-training DataModule's dataset, sampler and loader (no workers)."""
+    import torch
+
+    from seizure_lightning.data.datasets import CachedWindowDataset, Window
+    from seizure_lightning.data.feature_cache import FeatureCache
+    from seizure_lightning.data.sampling import EpochSeededSampler
+
+    cache = FeatureCache.open(root)
+    windows = [Window(iid, i, 0) for i, iid in enumerate(cache.ids)]
+    dataset = CachedWindowDataset(cache, windows, 256, random_crop=True, seed=0)
+    sampler = EpochSeededSampler(dataset, shuffle=True, seed=0)
+    return cache, sampler, torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler)
 
 
 def emit(result: dict[str, Any], out: Path | None) -> None:

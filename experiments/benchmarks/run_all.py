@@ -64,260 +64,198 @@ def benches(bf16: bool) -> list[Bench]:
 
 
 def run_bench(bench: Bench, quick: bool, raw: Path) -> dict[str, Any]:
-    """Run one benchmark script; its JSON (or an ``error`` entry)."""
-    out, log = raw / f"{bench.name}.json", raw / f"{bench.name}.log"
+    """Run one benchmark script; its JSON (or an ``error`` entry) with its wall time."""
+    out = raw / f"{bench.name}.json"
     out.unlink(missing_ok=True)
     cmd = [sys.executable, str(HERE / bench.script),
            *(bench.quick_args if quick else bench.args), "--out", str(out)]
     print(f"[bench] {bench.name}: {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=bench.timeout,
-                              cwd=HERE.parents[1])
-        log.write_text(done.stdout + done.stderr)
-        error = None if done.returncode == 0 else f"exit {done.returncode}: {_tail(done.stderr)}"
-    except subprocess.TimeoutExpired as exc:
-        log.write_text(str(exc.stdout or "") + str(exc.stderr or ""))
-        error = f"timed out after {bench.timeout} s"
-    wall = round(time.perf_counter() - t0, 1)
-    if error is None and out.is_file():
-        result = json.loads(out.read_text())
-    else:
-        result = {"error": error or "no JSON written"}
-    result["wall_s"] = wall
-    print(f"[bench] {bench.name}: {wall} s{' ERROR ' + result['error'] if 'error' in result else ''}",
-          flush=True)
+    log = raw / f"{bench.name}.log"
+    with open(log, "w") as fh:
+        try:
+            code = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=bench.timeout,
+                                  cwd=HERE.parents[1]).returncode
+            tail = log.read_text().strip()[-400:].replace("\n", " | ")
+            error = None if code == 0 else f"exit {code}: {tail}"
+        except subprocess.TimeoutExpired:
+            error = f"timed out after {bench.timeout} s"
+    result = json.loads(out.read_text()) if error is None and out.is_file() else {
+        "error": error or "no JSON written"}
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    print(f"[bench] {bench.name}: {result['wall_s']} s {result.get('error', '')}", flush=True)
     return result
 
 
-def _tail(text: str, n: int = 400) -> str:
-    return text.strip()[-n:].replace("\n", " | ")
-
-
 # --------------------------------------------------------------------------- figures
-def _load(r: dict[str, Any]) -> float | None:
-    pair = r.get("load_average_1m_before_after")
-    return round(max(pair), 2) if pair else None
+def _row(figure: str, measured: str, target: str, reference: str, ratio: str, ok: bool | None,
+         why: str = "", **extra: Any) -> dict[str, Any]:
+    """One table row; ``why`` is kept only for a miss."""
+    row = {"figure": figure, "measured": measured, "target": target, "reference": reference,
+           "ratio": ratio, "pass": ok, **extra}
+    return {**row, "why": why} if ok is False else row
 
 
 def fig_pretrain(r: dict[str, Any], _: dict) -> dict[str, Any]:
     speedup, limit = r["speedup_cached_vs_online"], r["flop_ratio_limit"]
-    row = {
-        "figure": "pre-training step, cached vs online backbone (model=paper, "
-                  f"{r['precision']}, batch {r['model']['batch']})",
-        "measured": f"{speedup:.1f}x ({r['cached']['clips_per_s']:.3f} vs "
-                    f"{r['online']['clips_per_s']:.4f} clips/s)",
-        "target": f">= {r['target_speedup']:.0f}x",
-        "reference": f"FLOP ratio {limit:.1f}x (the speedup at equal GFLOP/s of both paths)",
-        "ratio": f"{speedup / limit:.2f}x the FLOP ratio (backbone "
-                 f"{r['online']['backbone_achieved_gflops']:.0f} vs step "
-                 f"{r['cached']['achieved_gflops_counted']:.0f} GFLOP/s)",
+    cached, online = r["cached"], r["online"]
+    ratio = (f"{speedup / limit:.2f}x the FLOP ratio (backbone "
+             f"{online['backbone_achieved_gflops']:.0f} vs step "
+             f"{cached['achieved_gflops_counted']:.0f} GFLOP/s)")
+    if cached.get("matmul_peak_gflops"):
+        ratio += (f"; step at {cached['peak_fraction']:.0%} of the "
+                  f"{cached['matmul_peak_gflops']:.0f} GFLOP/s matmul peak")
+    why = (f"the backbone ran at {online['backbone_achieved_gflops']:.0f} GFLOP/s vs the train "
+           f"step's {cached['achieved_gflops_counted']:.0f}: the step is relatively slower on "
+           "this CPU than the FLOP count says")
+    if limit < r["target_speedup"]:
+        why = f"the FLOP ratio itself is {limit:.1f}x at this setting"
+    elif cached.get("top_kernels"):
+        why += "; where the step's time goes (torch.profiler, self time): " + ", ".join(
+            f"{k['op']} {k['share']:.0%}" for k in cached["top_kernels"][:6])
+    return _row(
+        "pre-training step, cached vs online backbone (model=paper, "
+        f"{r['precision']}, batch {r['model']['batch']})",
+        f"{speedup:.1f}x ({cached['clips_per_s']:.3f} vs {online['clips_per_s']:.4f} clips/s)",
+        f">= {r['target_speedup']:.0f}x",
+        f"FLOP ratio {limit:.1f}x (the speedup at equal GFLOP/s of both paths)", ratio,
         # issue 18: the cached step at >= 0.9 of the FLOP ratio (or the profile says why not)
-        "pass": speedup >= r["target_speedup"] and speedup >= 0.9 * limit,
-    }
-    peak = r["cached"].get("matmul_peak_gflops")
-    if peak:
-        row["ratio"] += (f"; step at {r['cached']['peak_fraction']:.0%} of the "
-                         f"{peak:.0f} GFLOP/s matmul peak")
-    if not row["pass"]:
-        if limit < r["target_speedup"]:
-            row["why"] = f"the FLOP ratio itself is {limit:.1f}x at this setting"
-        else:
-            row["why"] = (
-                f"the backbone ran at {r['online']['backbone_achieved_gflops']:.0f} GFLOP/s vs "
-                f"the train step's {r['cached']['achieved_gflops_counted']:.0f}: the step is "
-                "relatively slower on this CPU than the FLOP count says"
-            )
-            kernels = r["cached"].get("top_kernels")
-            if kernels:
-                row["why"] += "; where the step's time goes (torch.profiler, self time): " + (
-                    ", ".join(f"{k['op']} {k['share']:.0%}" for k in kernels[:6]))
-    return row
+        speedup >= r["target_speedup"] and speedup >= 0.9 * limit, why)
 
 
 def fig_preprocess(r: dict[str, Any], _: dict) -> dict[str, Any]:
-    b = r["backbone"]
-    row = {
-        "figure": f"end-to-end preprocessing, `+experiment=preprocess data=contextual` "
-                  f"({b['arch']} {b['precision']}, {b['crops']} crops/frame, "
-                  f"{r['decode_workers']} decode workers; {r['manifest']})",
-        "measured": f"{r['end_to_end_frames_per_s']} frames/s",
-        "target": f">= {r['target_ratio']} of backbone-only",
-        "reference": f"backbone alone on the same frames and crops "
-                     f"{r['backbone_only_frames_per_s']} frames/s; decoding alone "
-                     f"{r['decode_only_frames_per_s']} frames/s",
-        "ratio": f"{r['ratio']:.2f} of backbone-only",
-        "pass": bool(r["meets_target"]),
-    }
-    if not row["pass"]:
-        row["why"] = ("decoding and cache writing are not hidden behind the backbone: decode "
-                      f"{r['seconds']['decode_only']} s, backbone {r['seconds']['backbone_only']} s, "
-                      f"end to end {r['seconds']['end_to_end']} s")
-    return row
+    b, sec = r["backbone"], r["seconds"]
+    return _row(
+        f"end-to-end preprocessing, `+experiment=preprocess data=contextual` ({b['arch']} "
+        f"{b['precision']}, {b['crops']} crops/frame, {r['decode_workers']} decode workers; "
+        f"{r['manifest']})",
+        f"{r['end_to_end_frames_per_s']} frames/s", f">= {r['target_ratio']} of backbone-only",
+        f"backbone alone on the same frames and crops {r['backbone_only_frames_per_s']} "
+        f"frames/s; decoding alone {r['decode_only_frames_per_s']} frames/s",
+        f"{r['ratio']:.2f} of backbone-only", bool(r["meets_target"]),
+        f"decoding and cache writing are not hidden behind the backbone: decode "
+        f"{sec['decode_only']} s, backbone {sec['backbone_only']} s, end to end "
+        f"{sec['end_to_end']} s")
 
 
 def fig_sweep(r: dict[str, Any], _: dict) -> dict[str, Any]:
-    s, runs = r["setup"], r["runs"]
+    s, runs, speedup = r["setup"], r["runs"], r.get("speedup_2_vs_1")
     one = runs.get("jobs=1") or next(iter(runs.values()))
     walls = ", ".join(f"{k.replace('jobs=', '')} worker(s) {v['sweep_s']:.0f} s"
                       for k, v in runs.items())
-    speedup = r.get("speedup_2_vs_1")
-    row = {
-        "figure": f"LOSO sweep, {one['folds']} folds of `model={s['model']}`, "
-                  f"{s['epochs']} epochs, synth={s['preset']} (1 thread per fold)",
-        "measured": f"{walls}; one fold: fit {one['fold_fit_s']:.1f} s, everything else "
-                    f"{one['fold_overhead_s']:.1f} s",
-        "target": "cache read, never rebuilt; 2 workers faster than 1",
-        "reference": f"per fold outside fit: set-up {one['fold_setup_s']:.1f} s, test "
-                     f"{one['fold_test_s']:.1f} s, the rest process start, config, report; "
-                     f"cache shards untouched: {'yes' if r['cache_untouched'] else 'NO'}",
-        "ratio": (f"{one['overhead_fraction']:.0%} of a fold outside training"
-                  + (f"; 2 vs 1 worker {speedup:.2f}x" if speedup else "")),
-        "pass": bool(r["cache_untouched"]) and (speedup is None or speedup > 1.0),
-    }
-    if not row["pass"]:
-        row["why"] = ("the cache was rewritten during the sweep" if not r["cache_untouched"] else
-                      "each joblib worker is a fresh process that imports torch and Lightning "
-                      "once; with few, short folds that start-up outweighs the parallel training")
-    return row
+    return _row(
+        f"LOSO sweep, {one['folds']} folds of `model={s['model']}`, {s['epochs']} epochs, "
+        f"synth={s['preset']} (1 thread per fold)",
+        f"{walls}; one fold: fit {one['fold_fit_s']:.1f} s, everything else "
+        f"{one['fold_overhead_s']:.1f} s",
+        "cache read, never rebuilt; 2 workers faster than 1",
+        f"per fold outside fit: set-up {one['fold_setup_s']:.1f} s, test "
+        f"{one['fold_test_s']:.1f} s, the rest process start, config, report; cache shards "
+        f"untouched: {'yes' if r['cache_untouched'] else 'NO'}",
+        f"{one['overhead_fraction']:.0%} of a fold outside training"
+        + (f"; 2 vs 1 worker {speedup:.2f}x" if speedup else ""),
+        bool(r["cache_untouched"]) and (speedup is None or speedup > 1.0),
+        "each joblib worker is a fresh process that imports torch and Lightning once; with "
+        "few, short folds that start-up outweighs the parallel training"
+        if r["cache_untouched"] else "the cache was rewritten during the sweep")
 
 
 def fig_extract(r: dict[str, Any], _: dict) -> dict[str, Any]:
     # the fastest exact path: compiled (backbone.compile=true) where it was measured
-    key = r.get("compiled_key") if r.get("compiled_key") in r["frames_per_s"] else \
-        r["production_key"]
-    fps = r["frames_per_s"][key]
-    prec = r["production_precision"]
-    run = r["runs"][key]
+    key = r["compiled_key"] if r.get("compiled_key") in r["frames_per_s"] else r["production_key"]
+    fps, prec, run = r["frames_per_s"][key], r["production_precision"], r["runs"][key]
     limit = round(run.get("flop_limit_at_best", r["flop_limited_frames_per_s"][prec]), 1)
     others = ", ".join(f"{k} {v}" for k, v in r["frames_per_s"].items() if k != key)
-    row = {
-        "figure": f"descriptor extraction, ResNet-152 @ 112x112 ({key}, batch {r['batch_size']})",
-        "measured": f"{fps:.1f} frames/s",
-        "target": f">= {r['target_frames_per_s']:.0f} frames/s and >= 0.9 of the FLOP limit",
-        "reference": f"FLOP limit {limit} frames/s ({limit * r['gflop_per_frame']:.0f} GFLOP/s "
-                     f"{prec} matmul, measured just before); {others}",
-        "ratio": f"{fps / limit:.2f} of FLOP limit",
+    threads, rates = r.get("cpu_threads"), ", ".join(f"{v:.0f}" for v in run.get("rates", []))
+    why = (f"the backbone's convolutions run at {fps / limit:.0%} of the square-matmul rate "
+           f"measured just before them (oneDNN, {prec}, channels-last, BN folded; load "
+           f"{run['load_average_1m']} on {threads} threads): ResNet-152's late stages at "
+           "112x112 are 4x4 and 7x7 feature maps, smaller GEMMs than the reference's 2048x2048"
+           if fps / limit >= 0.7 else
+           f"only {fps / limit:.0%} of the matmul rate measured just before it (repeats: {rates} "
+           f"frames/s): other processes' load on the {threads} threads changes within seconds; "
+           "this figure needs a quiet machine")
+    return _row(
+        f"descriptor extraction, ResNet-152 @ 112x112 ({key}, batch {r['batch_size']})",
+        f"{fps:.1f} frames/s",
+        f">= {r['target_frames_per_s']:.0f} frames/s and >= 0.9 of the FLOP limit",
+        f"FLOP limit {limit} frames/s ({limit * r['gflop_per_frame']:.0f} GFLOP/s {prec} "
+        f"matmul, measured just before); {others}", f"{fps / limit:.2f} of FLOP limit",
         # issue 18: >= 0.9 of the FLOP limit at the precision used (issue 9: >= 55 frames/s)
-        "pass": fps >= r["target_frames_per_s"] and fps / limit >= 0.9,
-        "load": r["runs"][key]["load_average_1m"],
-    }
-    if not row["pass"]:
-        rates = ", ".join(f"{v:.0f}" for v in run.get("rates", []))
-        row["why"] = (
-            f"the backbone's convolutions run at {fps / limit:.0%} of the square-matmul rate "
-            f"measured just before them (oneDNN, {prec}, channels-last, BN folded; load "
-            f"{row['load']} on {r.get('cpu_threads')} threads): ResNet-152's late stages at "
-            "112x112 are 4x4 and 7x7 feature maps, smaller GEMMs than the reference's 2048x2048"
-            if fps / limit >= 0.7 else
-            f"only {fps / limit:.0%} of the matmul rate measured just before it (repeats: {rates} "
-            f"frames/s): other processes' load on the {r.get('cpu_threads')} threads changes "
-            "within seconds; this figure needs a quiet machine"
-        )
-    return row
+        fps >= r["target_frames_per_s"] and fps / limit >= 0.9, why,
+        load=run["load_average_1m"])
 
 
 def fig_decode(r: dict[str, Any], results: dict) -> dict[str, Any]:
     ext = results.get("extract", {})
-    ext_fps = ext.get("frames_per_s", {}).get(ext.get("production_key"), None)
+    ext_fps = ext.get("frames_per_s", {}).get(ext.get("production_key"))
     fast = r["decord"] if "frames_per_s" in r.get("decord", {}) else r["pyav"]
-    backend = "decord" if fast is r["decord"] else "pyav"
-    fps, pyav, raw = fast["frames_per_s"], r["pyav"].get("frames_per_s"), \
-        r["decode_only_limit"]["frames_per_s"]
-    row = {
-        "figure": f"decoding 720p H.264 -> 128x171 RGB @ 25 fps ({backend})",
-        "measured": f"{fps:.0f} frames/s",
-        "target": ">= 10x extraction",
-        "reference": f"PyAV {pyav:.0f} frames/s; libavcodec decode-only {raw:.0f} frames/s",
-        "load": fast["load_average_1m"],
-    }
+    fps, raw = fast["frames_per_s"], r["decode_only_limit"]["frames_per_s"]
+    head = (f"decoding 720p H.264 -> 128x171 RGB @ 25 fps "
+            f"({'decord' if fast is r['decord'] else 'pyav'})", f"{fps:.0f} frames/s",
+            ">= 10x extraction",
+            f"PyAV {r['pyav'].get('frames_per_s'):.0f} frames/s; libavcodec decode-only "
+            f"{raw:.0f} frames/s")
     if not ext_fps:
-        row.update(ratio="n/a (no extraction figure)", pass_=None)
-        row["pass"] = False
-        row["why"] = "the extraction benchmark failed: no rate to compare with"
-        return row
-    ratio = fps / ext_fps
-    row["ratio"] = f"{ratio:.1f}x extraction ({ext_fps:.0f} frames/s); decoder limit " \
-                   f"{raw / ext_fps:.1f}x"
-    row["pass"] = ratio >= 10
-    if not row["pass"]:
-        row["why"] = (
-            f"H.264 decoding itself (no colour conversion, no resize) runs at {raw:.0f} "
-            f"frames/s = {raw / ext_fps:.1f}x extraction on these cores; our path reaches "
-            f"{fps / raw:.0%} of it (the rest is the bicubic 720p->128x171 RGB scale); decoding "
-            "runs on the same cores as the backbone"
-            if raw / ext_fps < 10 else
-            f"our path reaches {fps / raw:.0%} of libavcodec's decode-only rate; the bicubic "
-            "720p->128x171 RGB scale is the remaining cost"
-        )
-    return row
+        return _row(*head, "n/a (no extraction figure)", False,
+                    "the extraction benchmark failed: no rate to compare with",
+                    load=fast["load_average_1m"])
+    why = (f"H.264 decoding itself (no colour conversion, no resize) runs at {raw:.0f} frames/s "
+           f"= {raw / ext_fps:.1f}x extraction on these cores; our path reaches {fps / raw:.0%} "
+           "of it (the rest is the bicubic 720p->128x171 RGB scale); decoding runs on the same "
+           "cores as the backbone" if raw / ext_fps < 10 else
+           f"our path reaches {fps / raw:.0%} of libavcodec's decode-only rate; the bicubic "
+           "720p->128x171 RGB scale is the remaining cost")
+    return _row(*head, f"{fps / ext_fps:.1f}x extraction ({ext_fps:.0f} frames/s); decoder "
+                f"limit {raw / ext_fps:.1f}x", fps / ext_fps >= 10, why,
+                load=fast["load_average_1m"])
 
 
 def fig_loader(r: dict[str, Any], _: dict) -> dict[str, Any]:
     run, p2 = r["lightning_profiled"], r["paper_dim_2048"]
-    gpu = p2["gpu_projection"]
-    row = {
-        "figure": "pre-training data loading, cached features (Lightning SimpleProfiler)",
-        "measured": f"{r['fraction']:.2%} of step time ({run['loader_s_per_step_median'] * 1e3:.1f}"
-                    f" ms loader vs {run['step_s_median']:.2f} s step, batch {run['batch']})",
-        "target": f"< {r['target_fraction']:.0%}",
-        "reference": f"2048-d cache: {p2['s_per_clip'] * 1e3:.1f} ms/clip per loader process; "
-                     "workers to keep up at 40% peak: "
-                     + ", ".join(f"{k} {v['workers_to_keep_up']}" for k, v in gpu.items()),
-        "ratio": f"{r['fraction'] / r['target_fraction']:.2f} of budget",
-        "pass": bool(r["meets_target"]),
-    }
-    if not row["pass"]:
-        row["why"] = "the loader (memmap read + fp16->fp32 + collate) is slower than the step"
-    return row
+    return _row(
+        "pre-training data loading, cached features (Lightning SimpleProfiler)",
+        f"{r['fraction']:.2%} of step time ({run['loader_s_per_step_median'] * 1e3:.1f} ms "
+        f"loader vs {run['step_s_median']:.2f} s step, batch {run['batch']})",
+        f"< {r['target_fraction']:.0%}",
+        f"2048-d cache: {p2['s_per_clip'] * 1e3:.1f} ms/clip per loader process; workers to "
+        "keep up at 40% peak: " + ", ".join(
+            f"{k} {v['workers_to_keep_up']}" for k, v in p2["gpu_projection"].items()),
+        f"{r['fraction'] / r['target_fraction']:.2f} of budget", bool(r["meets_target"]),
+        "the loader (memmap read + fp16->fp32 + collate) is slower than the step")
 
 
 def fig_memory(r: dict[str, Any], _: dict) -> dict[str, Any]:
-    runs, f = r["runs"], r["setup"]["factor"]
-    one, ten = runs["1x"], runs[f"{f}x"]
-    row = {
-        "figure": f"peak memory of pre-training, {r['setup']['clips_1x']} vs "
-                  f"{r['setup']['clips_1x'] * f} clips (memory-mapped fp16 cache)",
-        "measured": f"peak RSS {one['peak_rss_mib']:.0f} -> {ten['peak_rss_mib']:.0f} MiB "
-                    f"({r['peak_rss_ratio']:.2f}x)",
-        "target": f"same (<= {1 + r['tolerance']:.2f}x)",
-        "reference": f"private (anon) peak {one['peak_rss_anon_mib']:.0f} -> "
-                     f"{ten['peak_rss_anon_mib']:.0f} MiB ({r['peak_rss_anon_ratio']:.2f}x); "
-                     f"cache {one['cache_mib']:.0f} -> {ten['cache_mib']:.0f} MiB",
-        "ratio": f"{r['peak_rss_ratio']:.2f}x",
-        "pass": bool(r["flat_rss"]),
-    }
-    if not row["pass"]:
-        grew = ten["peak_rss_file_mib"] - one["peak_rss_file_mib"]
-        row["why"] = (
-            f"file-backed pages of the memory-mapped shards count in RSS (RssFile +{grew:.0f} "
-            "MiB): page cache, shared and reclaimable, not the process's memory; the private "
-            f"memory is {'flat' if r['flat_anon'] else 'NOT flat'} "
-            f"({r['peak_rss_anon_ratio']:.2f}x). FeatureCache keeps every shard mapped; "
-            "dropping/madvise(DONTNEED) of read windows would make RSS flat too"
-        )
-    return row
+    f, n = r["setup"]["factor"], r["setup"]["clips_1x"]
+    one, ten = r["runs"]["1x"], r["runs"][f"{f}x"]
+    grew = ten["peak_rss_file_mib"] - one["peak_rss_file_mib"]
+    return _row(
+        f"peak memory of pre-training, {n} vs {n * f} clips (memory-mapped fp16 cache)",
+        f"peak RSS {one['peak_rss_mib']:.0f} -> {ten['peak_rss_mib']:.0f} MiB "
+        f"({r['peak_rss_ratio']:.2f}x)", f"same (<= {1 + r['tolerance']:.2f}x)",
+        f"private (anon) peak {one['peak_rss_anon_mib']:.0f} -> "
+        f"{ten['peak_rss_anon_mib']:.0f} MiB ({r['peak_rss_anon_ratio']:.2f}x); cache "
+        f"{one['cache_mib']:.0f} -> {ten['cache_mib']:.0f} MiB",
+        f"{r['peak_rss_ratio']:.2f}x", bool(r["flat_rss"]),
+        f"file-backed pages of the memory-mapped shards count in RSS (RssFile +{grew:.0f} "
+        "MiB): page cache, shared and reclaimable, not the process's memory; the private "
+        f"memory is {'flat' if r['flat_anon'] else 'NOT flat'} ({r['peak_rss_anon_ratio']:.2f}x)"
+        ". FeatureCache keeps every shard mapped; dropping/madvise(DONTNEED) of read windows "
+        "would make RSS flat too")
 
 
 def fig_gpu(r: dict[str, Any], _: dict) -> dict[str, Any]:
-    row = {"figure": "GPU: model=paper pre-training step in bf16, % of bf16 peak",
-           "target": ">= 40% of bf16 peak"}
+    head = ("GPU: model=paper pre-training step in bf16, % of bf16 peak",)
     if not r.get("available", False):
-        row.update(measured="no GPU here", reference="-", ratio="-", pass_=None)
-        row["pass"] = None
-        return row
-    g = r["gpu"]
-    frac = g["peak_fraction_6NT"]
-    row.update(
-        measured=f"{r['cached']['clips_per_s']:.1f} clips/s on {g['name']} "
-                 f"({r['cached']['achieved_gflops_6NT'] / 1e3:.0f} TFLOP/s by 6NT)",
-        reference=f"bf16 peak {g['bf16_peak_tflops']} TFLOP/s",
-        ratio=f"{frac:.0%} of peak" if frac is not None else "peak unknown",
-        **{"pass": frac is not None and frac >= g["target_peak_fraction"]},
-    )
-    if not row["pass"]:
-        row["why"] = "see results/raw/gpu.json (batch, attention kernel, optimizer)"
-    return row
+        return _row(*head, "no GPU here", ">= 40% of bf16 peak", "-", "-", None)
+    g, frac = r["gpu"], r["gpu"]["peak_fraction_6NT"]
+    return _row(
+        *head, f"{r['cached']['clips_per_s']:.1f} clips/s on {g['name']} "
+        f"({r['cached']['achieved_gflops_6NT'] / 1e3:.0f} TFLOP/s by 6NT)",
+        ">= 40% of bf16 peak", f"bf16 peak {g['bf16_peak_tflops']} TFLOP/s",
+        f"{frac:.0%} of peak" if frac is not None else "peak unknown",
+        frac is not None and frac >= g["target_peak_fraction"],
+        "see results/raw/gpu.json (batch, attention kernel, optimizer)")
 
 
 FIGURES: dict[str, Callable[[dict, dict], dict]] = {
@@ -337,10 +275,9 @@ def figures(results: dict[str, dict]) -> list[dict[str, Any]]:
             rows.append({"benchmark": name, "figure": name, "measured": "ERROR", "target": "",
                          "reference": "", "ratio": "", "pass": False, "why": r["error"]})
             continue
-        row = {"benchmark": name, **fn(r, results)}
-        row.pop("pass_", None)
-        row.setdefault("load", _load(r))
-        rows.append(row)
+        pair = r.get("load_average_1m_before_after")
+        rows.append({"benchmark": name, "load": round(max(pair), 2) if pair else None,
+                     **fn(r, results)})
     return rows
 
 

@@ -21,7 +21,28 @@ from seizure_lightning.utils.logging import get_logger
 log = get_logger(__name__)
 
 # keys of the `backbone` config group that are not FrameEncoderConfig fields
-_BACKBONE_EXTRA = ("dim", "num_workers")
+_BACKBONE_EXTRA = ("dim", "num_workers", "allow_random_weights")
+
+
+class RandomWeightsError(ValueError):
+    """A user's manifest would get the descriptors of a random-weight backbone."""
+
+
+def check_backbone_weights(manifest: str | None, backbone: Mapping[str, Any]) -> None:
+    """Refuse a random-weight backbone (``backbone.weights: null``) on a user's manifest unless
+    ``backbone.allow_random_weights`` is true: its descriptors describe nothing, and a model
+    trained on them learns nothing about the videos. The synthetic default (no manifest) uses
+    one on purpose (offline tests and demos)."""
+    if not manifest or backbone.get("weights") is not None:
+        return
+    if backbone.get("allow_random_weights", False):
+        return
+    raise RandomWeightsError(
+        f"the frame descriptors of {manifest} would come from a RANDOM-WEIGHT "
+        f"{backbone.get('arch', 'backbone')} (backbone.weights=null, e.g. the default "
+        "backbone=tiny). Use backbone=resnet152 (ImageNet weights; offline: "
+        "backbone.weights=/path/to/resnet152.pth, docs/weights.md), or add "
+        "backbone.allow_random_weights=true to run on random descriptors on purpose (tests).")
 
 
 def synthetic_manifest(synth: Mapping[str, Any], data_dir: str | Path, kind: str, *,
@@ -89,6 +110,9 @@ class DescriptorDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        # every task that extracts or reads descriptors builds its data here: a random-weight
+        # backbone on a user's manifest stops before anything is read or decoded
+        check_backbone_weights(manifest, backbone or {})
         self.manifest = manifest
         self.frames = dict(frames or {})
         self.backbone = dict(backbone or {})
@@ -163,15 +187,9 @@ class DescriptorDataModule(pl.LightningDataModule):
         return FeatureCache.open(path, expected_meta={"extraction": extraction})
 
     def describe_descriptors(self, encoder: Mapping[str, Any]) -> None:
-        """Log which descriptor the cache holds; warn loudly when it is a random-weight network
-        on a user's manifest (the synthetic benchmark uses one on purpose, offline)."""
+        """Log which descriptor the cache holds."""
         log.info("%s descriptors: %s, weights %s, %s extraction", self.kind, encoder["arch"],
                  encoder["weights"] or "random (backbone.weights=null)", encoder["precision"])
-        if encoder["weights"] is None and self.manifest:
-            log.warning(
-                "the frame descriptors of %s come from a RANDOM-WEIGHT %s (backbone.weights=null):"
-                " fine for tests, not for results. Use backbone=resnet152 (ImageNet weights; "
-                "offline: backbone.weights=/path/to/resnet152.pth)", self.manifest, encoder["arch"])
 
     def prepare_data(self) -> None:
         """Generate the synthetic default if needed and build the cache (once per node)."""

@@ -1,20 +1,20 @@
-"""The one inference path: a trained classifier's window probabilities -> video probabilities
-(the mean of the window softmax, the paper's test rule) -> the decision.
+"""The one inference path: a trained classifier and a seizure DataModule -> window probabilities
+(Lightning's test or predict loop) -> video probabilities (the mean of the window softmax, the
+paper's test rule) -> the decision (``evaluation.decision.decide``).
 
-The LOSO fold (its held-out subject and its inner validation subjects) and ``+experiment=predict``
-(new videos) both run Lightning's test/predict loop over a seizure DataModule and call
-:func:`video_predictions`; the label comes from ``evaluation.decision.decide``.
+:func:`predict_videos` is the only function that does this; a LOSO fold calls it for its
+held-out subject, its inner validation subjects (the decision threshold, nested selection) and
+its training subjects (``fold_scores.csv``), and ``+experiment=predict`` for new videos.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from seizure_lightning.constants import LABELS
 from seizure_lightning.evaluation.aggregate import video_probabilities, windows_frame
@@ -24,31 +24,48 @@ from seizure_lightning.modules.classifier import ClassifierModule
 #: where a classifier checkpoint keeps what ``predict`` needs besides the weights: the frames,
 #: backbone and window settings of its inputs, and its fold's decision rule
 CKPT_KEY = "seizure_lightning"
+#: what :func:`predict_videos` can classify: the held-out subject (Lightning's test loop, with
+#: the test metrics), the training or inner validation subjects, or every video of the
+#: DataModule's predict loader (new videos)
+PARTS = ("test", "train", "val", "all")
 
 
-def predict_windows(
-    trainer: pl.Trainer, module: ClassifierModule, loader: DataLoader | None = None, *,
-    datamodule: Any = None, ckpt_path: str | None = None, test: bool = False,
-) -> dict[str, torch.Tensor]:
-    """Run the test (``test=True``: with the test metrics) or predict loop; every rank's windows,
-    each once (a collective under DDP)."""
-    run = trainer.test if test else trainer.predict
-    kwargs = {"datamodule": datamodule} if loader is None else {"dataloaders": loader}
-    run(module, ckpt_path=ckpt_path, weights_only=True, **kwargs)
-    return module.window_predictions()
+class VideoPredictions(NamedTuple):
+    """``videos``: the DataModule's video table (``video_id, subject_id, label, frames, fps``)
+    with ``p_ES``, ``p_PNES`` (mean window softmax), ``pred`` and ``n_windows``, one row per
+    video; ``windows``: ``evaluation.aggregate.windows_frame`` rows (``start_s``/``end_s`` in
+    seconds)."""
+
+    videos: pd.DataFrame
+    windows: pd.DataFrame
 
 
-def video_predictions(
-    windows: dict[str, torch.Tensor], videos: pd.DataFrame, window: int,
-    threshold: float | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(per video, per window)`` tables from the windows of :func:`predict_windows`.
+def predict_videos(
+    trainer: pl.Trainer, module: ClassifierModule, datamodule: Any, part: str = "test", *,
+    ckpt_path: str | None = None, threshold: float | None = None,
+) -> VideoPredictions | None:
+    """Classify the videos of ``part`` (``PARTS``) with ``module`` (or the weights of
+    ``ckpt_path``): per-video probabilities and the decision at ``threshold`` (None: argmax).
 
-    ``videos`` is the DataModule's video table (``video_id, subject_id, label, frames, fps``;
-    ``video_idx`` indexes its rows). Per video: the table's columns with ``p_ES``, ``p_PNES``
-    (mean window softmax), ``pred`` (``decide`` with ``threshold``; None = argmax) and
-    ``n_windows``. Per window: ``windows_frame`` rows with ``start_s``/``end_s`` in seconds.
-    """
+    Every part's windows are taken at the test stride. None when the part has no windows (no
+    inner validation subjects, say). Under DDP every rank must call it (a collective)."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    if part == "test":
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    elif part == "all":
+        trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    else:
+        loader = datamodule.part_dataloader(part)
+        if not loader:
+            return None
+        trainer.predict(module, dataloaders=loader, ckpt_path=ckpt_path, weights_only=True)
+    return _tables(module.window_predictions(), datamodule.videos, datamodule.window, threshold)
+
+
+def _tables(windows: dict[str, torch.Tensor], videos: pd.DataFrame, window: int,
+            threshold: float | None) -> VideoPredictions:
+    """The per-video and per-window tables of the windows of one loop."""
     idx = windows["video_idx"].numpy()
     per_video = video_probabilities(windows["probs"], idx)
     order = sorted(per_video)
@@ -65,4 +82,4 @@ def video_predictions(
         start_frame=start, n_frames=n_frames, fps=float(videos.fps.iloc[0]), window=window,
         fold=rows.subject_id.tolist(),
     )
-    return table, per_window
+    return VideoPredictions(table, per_window)

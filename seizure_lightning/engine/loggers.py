@@ -153,3 +153,33 @@ def _without_wandb_id_file(cfg: DictConfig, rank: int) -> DictConfig:
             with open_dict(node):
                 node.id = node.get("id") or f"rank{rank}-unused"
     return cfg
+
+
+def log_report_run(node: DictConfig, name: str, folder: Path, run_config: dict[str, Any], *,
+                   summary: dict[str, float], images: list[Path],
+                   table: Path | None = None) -> None:
+    """One wandb run of a sweep's report (``node``: the ``logger.wandb`` config; group = the
+    sweep, job_type = report): ``summary`` scalars, the report's images (plots of metrics and
+    probabilities, no video) and ``table`` (a predictions CSV: ids and probabilities) when
+    given. Nothing names a file: the manifest is redacted, wandb's metadata collection is off."""
+    import pandas as pd
+    import wandb
+
+    wb = {k: OmegaConf.select(node, k, default=None, throw_on_resolution_failure=False)
+          for k in ("project", "entity", "group", "offline")}
+    run = wandb.init(
+        project=wb["project"], entity=wb["entity"], group=wb["group"], job_type="report",
+        name=name, dir=str(folder), mode="offline" if wb["offline"] is not False else "online",
+        config={**run_config, "manifest": REDACTED},
+        settings=wandb.Settings(x_disable_meta=True, disable_code=True, disable_git=True,
+                                silent=True),
+    )
+    try:
+        run.summary.update(summary)
+        for image in images:
+            if image.is_file():
+                run.log({f"loso/{image.stem}": wandb.Image(str(image))})
+        if table is not None:
+            run.log({"loso/predictions": wandb.Table(dataframe=pd.read_csv(table, dtype=str))})
+    finally:
+        run.finish()

@@ -61,7 +61,7 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     ``enable_progress_bar: false``)."""
     from lightning.pytorch.callbacks import ProgressBar
 
-    from seizure_lightning.engine.progress import PlainProgressBar
+    from seizure_lightning.engine.progress_bar import PlainProgressBar
     from seizure_lightning.utils.progress import progress_mode
 
     bar = cfg.trainer.get("enable_progress_bar", True)

@@ -60,22 +60,21 @@ def choose_threshold(labels: Sequence[int], p_pnes: Sequence[float]) -> float:
     return float(candidates[best[np.argmin(np.abs(candidates[best] - ARGMAX_THRESHOLD))]])
 
 
-def fold_calibrated(p_pnes: Sequence[float] | np.ndarray,
-                    thresholds: Sequence[float | None] | np.ndarray) -> np.ndarray:
-    """``sigmoid(logit(p) - logit(threshold))`` row by row: each video's p_PNES relative to the
-    decision threshold of its own fold (None: 0.5, the argmax rule), so 0.5 is every fold's
-    decision boundary and ``> 0.5`` is that fold's PNES call.
+def remove_offsets(p_pnes: Sequence[float] | np.ndarray,
+                   offsets: Sequence[float | None] | np.ndarray) -> np.ndarray:
+    """``sigmoid(logit(p) - logit(offset))`` row by row: each p_PNES relative to an offset of its
+    own (None or NaN: 0.5, no offset), so 0.5 is every offset and the order among the rows of
+    one offset is unchanged.
 
-    Pooling scores over LOSO folds compares different models: a fold's offset (its training
+    Pooled over LOSO folds, scores compare different models: a fold's offset (its training
     subjects' class balance, its calibration) moves all its scores together, and with one subject
-    per fold that offset alone can rank the held-out patients, forwards or backwards. Scores
-    relative to the fold's own inner-validation threshold take the offset out; the order within a
-    fold is unchanged."""
+    per fold that offset alone can rank the held-out patients (``loso.diagnose``: its "offsets
+    removed" column)."""
     p = np.clip(np.asarray(p_pnes, dtype=np.float64).reshape(-1), 1e-7, 1 - 1e-7)
     t = np.array([ARGMAX_THRESHOLD if v is None or np.isnan(v) else v for v in
-                  np.asarray(thresholds, dtype=object).reshape(-1)], dtype=np.float64)
+                  np.asarray(offsets, dtype=object).reshape(-1)], dtype=np.float64)
     if t.shape != p.shape:
-        raise ValueError(f"p_pnes and thresholds differ in length: {p.shape[0]} vs {t.shape[0]}")
+        raise ValueError(f"p_pnes and offsets differ in length: {p.shape[0]} vs {t.shape[0]}")
     t = np.clip(t, 1e-7, 1 - 1e-7)
     logit = np.log(p / (1 - p)) - np.log(t / (1 - t))
     return 1.0 / (1.0 + np.exp(-logit))

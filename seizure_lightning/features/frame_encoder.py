@@ -76,14 +76,14 @@ class RegionPool(nn.Module):
 
 @functools.lru_cache(maxsize=1)
 def cpu_supports_bf16() -> bool:
-    """True when this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    """True when this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX) and oneDNN
+    may use them (not with ``ONEDNN_MAX_CPU_ISA=AVX2``, ``cpu_isa=avx2``)."""
+    flags = _cpu_flags()
     try:
-        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            flags = _cpu_flags()
-            return not flags or bool(flags & {"avx512_bf16", "amx_bf16"})
-    except (AttributeError, RuntimeError):
-        pass
-    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+        onednn_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # no oneDNN answer: the CPU's flags alone
+        return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return onednn_bf16 and (not flags or bool(flags & {"avx512_bf16", "amx_bf16"}))
 
 
 def _cpu_flags() -> set[str]:

@@ -5,9 +5,8 @@ A model that learned the movement scores a held-out patient like the training pa
 same class; one that learned the patients (their look, their room) separates its training
 subjects perfectly and puts a new patient wherever the fold's class balance and calibration
 push it. ``python -m seizure_lightning.loso.diagnose SWEEP_DIR`` prints, per model: the pooled
-AUROC on the training, validation and held-out videos, the held-out AUROC of fold-calibrated
-scores, and the mean shift of a held-out patient's p_PNES from the training patients of its own
-class (0: seen like them).
+AUROC on the training, validation and held-out videos, and the mean shift of a held-out
+patient's p_PNES from the training patients of its own class (0: seen like them).
 
 Two columns say whether the folds' offsets, not the patients, rank the held-out videos:
 ``AUROC of fold offsets`` scores every held-out video by its fold's offset alone (the midpoint of
@@ -18,19 +17,11 @@ such folds are mostly of one class, the offsets alone rank the held-out patients
 backwards (an offset AUROC far from 0.5). How much of the held-out AUROC the offsets carry:
 ``AUROC held-out, offsets removed`` ranks each held-out video by ``logit(p_PNES) - logit(offset)``
 of its fold; close to the held-out AUROC, the offsets carry little of it.
-
-Fold-calibrated: each fold's held-out scores are taken relative to that fold's own decision
-threshold, ``logit(p_PNES) - logit(threshold)`` (chosen on the inner validation subjects with
-``loso.decision=val_threshold``; 0.5 otherwise). Every fold is a different model with its own
-calibration, and the pooled AUROC ranks videos across folds; this column ranks them by the same
-scores the decision rule uses. A model that is right within each fold but calibrated differently
-per fold gains here; one that ranks new patients backwards does not.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,9 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seizure_lightning.evaluation.decision import fold_calibrated
+from seizure_lightning.evaluation.decision import remove_offsets
+from seizure_lightning.evaluation.fold_record import read_fold_records
 from seizure_lightning.evaluation.metrics import binary_figures
-from seizure_lightning.loso.callback import tested_epoch
+from seizure_lightning.report.format import fmt, markdown_table
 from seizure_lightning.utils.io import atomic_write_text
 
 SCORE_COLUMNS = ("video_id", "subject_id", "label", "part", "p_PNES", "fold")
@@ -52,21 +44,6 @@ def _auroc(frame: pd.DataFrame) -> float | None:
         return None
     preds = np.where(frame.p_PNES > 0.5, "PNES", "ES")
     return binary_figures(frame.label.tolist(), preds.tolist(), frame.p_PNES.to_numpy())["auroc"]
-
-
-def fold_threshold(fold_dir: Path) -> float:
-    """The p_PNES threshold the fold's decision rule used (its ``summary.json``; 0.5 without)."""
-    path = fold_dir / "summary.json"
-    threshold = json.loads(path.read_text()).get("threshold") if path.is_file() else None
-    return 0.5 if threshold is None else float(threshold)
-
-
-def fold_tested_epoch(fold_dir: Path) -> int | None:
-    """The 1-based epoch of the fold's tested weights (``loso.callback.tested_epoch`` of its
-    ``summary.json``); None when unknown (``last`` or no summary)."""
-    path = fold_dir / "summary.json"
-    summary = json.loads(path.read_text()) if path.is_file() else {}
-    return tested_epoch(summary.get("tested_checkpoint"))
 
 
 def fold_midpoints(scores: pd.DataFrame) -> pd.Series:
@@ -87,19 +64,11 @@ def fold_offsets(scores: pd.DataFrame) -> pd.DataFrame:
 
 def offset_removed_test_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """The held-out rows with ``p_PNES`` taken relative to their fold's offset (``fold_offsets``;
-    ``evaluation.decision.fold_calibrated``): what is left of the ranking without the offsets.
+    ``evaluation.decision.remove_offsets``): what is left of the ranking without the offsets.
     A fold without an offset (a class missing in its training subjects) keeps its scores."""
     test = scores[scores.part == "test"].copy()
-    test["p_PNES"] = fold_calibrated(test.p_PNES.to_numpy(),
-                                     test.fold.map(fold_midpoints(scores)).to_numpy(dtype=float))
-    return test
-
-
-def calibrated_test_scores(scores: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
-    """The held-out rows with ``p_PNES`` taken relative to their fold's threshold
-    (``evaluation.decision.fold_calibrated``: 0.5 is each fold's own decision boundary)."""
-    test = scores[scores.part == "test"].copy()
-    test["p_PNES"] = fold_calibrated(test.p_PNES.to_numpy(), test.fold.map(thresholds).to_numpy())
+    test["p_PNES"] = remove_offsets(test.p_PNES.to_numpy(),
+                                    test.fold.map(fold_midpoints(scores)).to_numpy(dtype=float))
     return test
 
 
@@ -125,23 +94,21 @@ def fold_shifts(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def diagnose_model(model_dir: Path) -> dict[str, Any]:
-    """The diagnostic figures of one model folder of a sweep (its folds' ``fold_scores.csv``)."""
+    """The diagnostic figures of one model folder of a sweep (its folds' ``fold_scores.csv``,
+    and the tested epochs of their records)."""
     paths = sorted(model_dir.glob("fold=*/fold_scores.csv"))
     frames = [pd.read_csv(p, dtype={"video_id": str, "subject_id": str, "fold": str})
               for p in paths]
     if not frames:
         raise FileNotFoundError(f"no fold_scores.csv under {model_dir}")
-    thresholds = {str(frame.fold.iloc[0]): fold_threshold(path.parent)
-                  for path, frame in zip(paths, frames, strict=True) if len(frame)}
     scores = pd.concat(frames, ignore_index=True)
     shifts = fold_shifts(scores)
     out: dict[str, Any] = {"model": model_dir.name, "folds": len(frames)}
     for part in ("train", "val", "test"):
         out[f"auroc_{part}"] = _auroc(scores[scores.part == part])
-    out["auroc_test_calibrated"] = _auroc(calibrated_test_scores(scores, thresholds))
     out["auroc_offsets"] = _auroc(fold_offsets(scores))
     out["auroc_test_offset_removed"] = _auroc(offset_removed_test_scores(scores))
-    epochs = [e for e in (fold_tested_epoch(p.parent) for p in paths) if e is not None]
+    epochs = [r.tested_epoch for r in read_fold_records(model_dir) if r.tested_epoch is not None]
     out["tested_epoch"] = f"{min(epochs)} / {int(np.median(epochs))}" if epochs else "last"
     for label in ("ES", "PNES"):
         mine = shifts[shifts.label == label]["shift"].dropna()
@@ -150,37 +117,35 @@ def diagnose_model(model_dir: Path) -> dict[str, Any]:
     return out
 
 
+#: the diagnostics table's columns: (header, key of ``diagnose_model``)
+COLUMNS = (("model", "model"), ("folds", "folds"), ("AUROC train", "auroc_train"),
+           ("AUROC val", "auroc_val"), ("AUROC held-out", "auroc_test"),
+           ("shift ES", "shift_ES"), ("shift PNES", "shift_PNES"),
+           ("AUROC of fold offsets", "auroc_offsets"),
+           ("AUROC held-out, offsets removed", "auroc_test_offset_removed"),
+           ("tested epoch (min / median)", "tested_epoch"))
+
+
 def diagnose_sweep(sweep_dir: Path) -> str:
     """The Markdown table of every model of a sweep that has fold scores."""
-    lines = [
-        "| model | folds | AUROC train | AUROC val | AUROC held-out | AUROC held-out, "
-        "fold-calibrated | shift ES | shift PNES | AUROC of fold offsets | AUROC held-out, "
-        "offsets removed | tested epoch (min / median) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for model_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
         if not any(model_dir.glob("fold=*/fold_scores.csv")):
             continue
         d = diagnose_model(model_dir)
-        cells = [d["model"], str(d["folds"])] + [
-            "n/a" if d[k] is None else f"{d[k]:+.3f}" if k.startswith("shift") else f"{d[k]:.3f}"
-            for k in ("auroc_train", "auroc_val", "auroc_test", "auroc_test_calibrated",
-                      "shift_ES", "shift_PNES", "auroc_offsets",
-                      "auroc_test_offset_removed")
-        ] + [d["tested_epoch"]]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append({header: fmt(d[key], signed=key.startswith("shift"))
+                     for header, key in COLUMNS})
     return (
         "Per-fold scores (`fold_scores.csv`): AUROC of p_PNES on the training, inner validation and "
-        "held-out videos, pooled over folds; fold-calibrated = the held-out scores taken relative "
-        "to each fold's own decision threshold (chosen on its inner validation subjects), "
-        "logit(p) - logit(threshold), then pooled; shift = a held-out patient's mean p_PNES minus that "
+        "held-out videos, pooled over folds; shift = a held-out patient's mean p_PNES minus that "
         "of the training patients of its class, averaged over folds (negative for PNES / positive "
         "for ES: new patients are pushed towards the other class); AUROC of fold offsets = the "
         "held-out videos ranked by their fold's offset alone (the midpoint of its training "
         "patients' class means; far from 0.5: the offsets, not the patients, rank them); offsets "
         "removed = the held-out scores relative to their fold's offset, logit(p) - logit(offset), "
         "then pooled (near the held-out AUROC: the offsets carry little of it); tested "
-        "epoch = the epochs the folds' tested weights come from.\n\n" + "\n".join(lines) + "\n"
+        "epoch = the epochs the folds' tested weights come from.\n\n"
+        + markdown_table(rows, [h for h, _ in COLUMNS])
     )
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
 import pandas as pd
@@ -25,7 +26,7 @@ from seizure_lightning.engine.checkpoints import (
     resume_checkpoint,
     update_checkpoint,
 )
-from seizure_lightning.engine.inference import CKPT_KEY, predict_windows, video_predictions
+from seizure_lightning.engine.inference import CKPT_KEY, predict_videos
 from seizure_lightning.engine.loggers import finish_loggers, setup_loggers
 from seizure_lightning.engine.run_key import config_hash
 from seizure_lightning.engine.trainer import (
@@ -36,7 +37,14 @@ from seizure_lightning.engine.trainer import (
     is_multirun,
 )
 from seizure_lightning.evaluation.aggregate import predictions_frame, write_csv
-from seizure_lightning.loso.decision import check_decision, decision_threshold
+from seizure_lightning.evaluation.fold_record import (
+    Candidate,
+    Decision,
+    FoldRecord,
+    Selection,
+    Timings,
+    record_path,
+)
 from seizure_lightning.loso.diagnose import SCORE_COLUMNS
 from seizure_lightning.loso.select import (
     best_candidate,
@@ -45,6 +53,7 @@ from seizure_lightning.loso.select import (
     validation_score,
 )
 from seizure_lightning.loso.splits import check_pretrain_overlap, class_weights
+from seizure_lightning.loso.threshold import check_decision, fold_decision
 from seizure_lightning.models.encoder_export import load_encoder_export
 from seizure_lightning.modules.classifier import ClassifierModule
 from seizure_lightning.utils.io import atomic_copy, atomic_write_json
@@ -53,6 +62,34 @@ from seizure_lightning.utils.logging import get_logger, global_rank
 log = get_logger(__name__)
 
 CONFIG_HASH_KEY = "seizure_lightning_fold_config_hash"
+
+
+@dataclass(frozen=True)
+class FoldSettings:
+    """What a fold reads of ``cfg.loso`` (conf/loso/default.yaml), checked before training."""
+
+    decision: str = "argmax"
+    checkpoint: str = "last"
+    grid: tuple[dict[str, Any], ...] = ()
+    select_metric: str = "auroc"
+    allow_pretrain_overlap: bool = False
+
+    @classmethod
+    def from_config(cls, loso: DictConfig) -> FoldSettings:
+        select = loso.get("select") or {}
+        return cls(decision=check_decision(str(loso.get("decision", "argmax"))),
+                   checkpoint=str(loso.get("checkpoint", "last")),
+                   grid=tuple(candidates(select.get("grid"))),
+                   select_metric=str(select.get("metric", "auroc")),
+                   allow_pretrain_overlap=bool(loso.get("allow_pretrain_overlap", False)))
+
+
+class Fitted(NamedTuple):
+    """A trained classifier with its Trainer and DataModule."""
+
+    trainer: pl.Trainer
+    module: ClassifierModule
+    datamodule: Any
 
 
 # ----------------------------------------------------------------------------- the fold's key
@@ -69,9 +106,11 @@ def fold_config_hash(cfg: DictConfig) -> str:
 
 
 def finished(run_dir: Path, config_hash: str) -> bool:
-    """True when this fold already has predictions made with the same config."""
+    """True when this fold already has predictions and its record, made with the same
+    config."""
     status_path = run_dir / "status.json"
-    if not (status_path.is_file() and (run_dir / "predictions.csv").is_file()):
+    if not all(p.is_file() for p in (status_path, run_dir / "predictions.csv",
+                                     record_path(run_dir))):
         return False
     try:
         status = json.loads(status_path.read_text())
@@ -117,23 +156,20 @@ def input_settings(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def pretrain_overlap(cfg: DictConfig, test_subject: str | None) -> bool | str | None:
-    """Guard: refuse an encoder export that saw the test subject (unless allowed). True / False,
-    "unknown" (no overlap found, but some contextual clips had no subject id), None (no
+def pretrain_overlap(init_from: str | None, test_subject: str | None,
+                     allow: bool) -> bool | str | None:
+    """Guard: refuse an encoder export that saw the test subject (unless ``allow``). True /
+    False, "unknown" (no overlap found, but some contextual clips had no subject id), None (no
     pre-training)."""
-    init_from = cfg.model.get("init_from")
     if not init_from or test_subject is None:
         return None
     _, meta = load_encoder_export(init_from)
-    overlap = check_pretrain_overlap(
-        meta.get("subjects_seen"), test_subject, bool(cfg.loso.allow_pretrain_overlap)
-    )
+    overlap = check_pretrain_overlap(meta.get("subjects_seen"), test_subject, allow)
     return "unknown" if not overlap and meta.get("subjects_unknown") else overlap
 
 
 def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,
-          loggers: list, timings: dict[str, float] | None = None,
-          ) -> tuple[pl.Trainer, ClassifierModule, Any]:
+          loggers: list, timings: dict[str, float] | None = None) -> Fitted:
     """Fit the classifier of ``cfg`` on the fold's training subjects; its checkpoints go to
     ``run_dir/checkpoints`` (``config_hash``: recorded there, and only a checkpoint of the same
     config is resumed). ``timings["fit"]`` accumulates the seconds spent in ``trainer.fit``."""
@@ -150,160 +186,153 @@ def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,
                 weights_only=True)  # a checkpoint is data: never unpickle code from it
     if timings is not None:
         timings["fit"] = timings.get("fit", 0.0) + time.perf_counter() - t0
-    return trainer, module, datamodule
+    return Fitted(trainer, module, datamodule)
 
 
-def select(cfg: DictConfig, run_dir: Path, grid: list[dict[str, Any]],
-           timings: dict[str, float] | None = None) -> tuple:
-    """Nested selection: train every candidate of ``loso.select.grid`` in ``run_dir/select/NN``
-    and score it on the inner validation subjects; ``(trainer, module, datamodule, record)``
-    of the best one."""
-    metric = str(cfg.loso.select.get("metric", "auroc"))
-    record: dict[str, Any] = {"metric": metric, "candidates": []}
-    fitted = []
-    for i, values in enumerate(grid):
+def select(cfg: DictConfig, run_dir: Path, settings: FoldSettings,
+           timings: dict[str, float] | None = None) -> tuple[Fitted, Selection]:
+    """Nested selection: train every candidate of ``settings.grid`` in ``run_dir/select/NN``
+    and score it on the inner validation subjects; the best one, fitted, and the record of the
+    selection."""
+    scored, fitted = [], []
+    for i, values in enumerate(settings.grid):
         folder = run_dir / "select" / f"{i:02d}"
         candidate = candidate_config(cfg, values, str(folder))
-        trainer, module, datamodule = train(candidate, folder, fold_config_hash(candidate), [],
-                                            timings)
-        loader = datamodule.val_dataloader()
-        if not loader:
+        run = train(candidate, folder, fold_config_hash(candidate), [], timings)
+        # read before predicting: trainer.predict resets the trainer's callback metrics
+        loss = run.trainer.callback_metrics.get("val/loss")
+        val_loss = None if loss is None else float(loss)
+        found = predict_videos(run.trainer, run.module, run.datamodule, "val")
+        if found is None:
             raise ValueError("loso.select needs inner validation subjects: set "
                              "data.split.val_fraction > 0")
-        # read before predicting: trainer.predict resets the trainer's callback metrics
-        loss = trainer.callback_metrics.get("val/loss")
-        windows = predict_windows(trainer, module, loader)
-        videos, _ = video_predictions(windows, datamodule.videos, datamodule.window)
-        score = validation_score(videos, metric, None if loss is None else float(loss))
-        record["candidates"].append({"values": values, "score": score,
-                                     "val_loss": None if loss is None else float(loss),
-                                     "dir": str(folder)})
-        log.info("fold %s, candidate %d %s: validation %s %.4f", datamodule.test_subject, i,
-                 values, metric, score)
-        fitted.append((trainer, module, datamodule))
-    chosen = best_candidate([c["score"] for c in record["candidates"]],
-                            [c["val_loss"] for c in record["candidates"]])
-    record["chosen"] = record["candidates"][chosen]["values"]
+        score = validation_score(found.videos, settings.select_metric, val_loss)
+        scored.append(Candidate(values, score, val_loss, str(folder)))
+        log.info("fold %s, candidate %d %s: validation %s %.4f", run.datamodule.test_subject, i,
+                 values, settings.select_metric, score)
+        fitted.append(run)
+    chosen = best_candidate([c.score for c in scored], [c.val_loss for c in scored])
+    best, selection = fitted[chosen], Selection(settings.select_metric, scored,
+                                                scored[chosen].values)
     log.info("fold %s: chose %s on the inner validation subjects %s",
-             fitted[chosen][2].test_subject, record["chosen"], fitted[chosen][2].split["val"])
-    return (*fitted[chosen], record)
+             best.datamodule.test_subject, selection.chosen, best.datamodule.split["val"])
+    return best, selection
 
 
-def check_pretrained(cfg: DictConfig) -> None:
-    """A Transformer classifier without an encoder export trains from random weights: refused
-    (before any work) unless the model says so (``model.from_scratch: true``, the ``*_scratch``
-    models), so a report named after a pre-trained model always had one."""
-    target = str(cfg.model.get("encoder", {}).get("_target_", ""))
-    if target.rsplit(".", 1)[-1] != "SequenceEncoder" or cfg.model.get("init_from"):
+def check_pretrained(model: DictConfig) -> None:
+    """A Transformer classifier (the ``model`` node) without an encoder export trains from random
+    weights: refused (before any work) unless the model says so (``model.from_scratch: true``,
+    the ``*_scratch`` models), so a report named after a pre-trained model always had one."""
+    target = str(model.get("encoder", {}).get("_target_", ""))
+    if target.rsplit(".", 1)[-1] != "SequenceEncoder" or model.get("init_from"):
         return
-    if not cfg.model.get("from_scratch", False):
-        name = cfg.model.get("name")
+    if not model.get("from_scratch", False):
+        name = model.get("name")
         raise ValueError(
             f"model={name} is a pre-trained Transformer but no encoder export was given: set "
             "pretrained=<run>/encoder.pt (or model.init_from=...), use the from-scratch "
             f"ablation (model={name}_scratch where it exists), or set model.from_scratch=true")
 
 
-def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> dict[str, Any]:
+def run_fold(cfg: DictConfig, run_dir: Path, config_hash: str | None = None) -> FoldRecord:
     """Train (with ``loso.select.grid``: select on the inner validation subjects) and, with
-    ``data.test_subject``, test one classifier; the fold's summary."""
-    check_decision(cfg)
-    check_pretrained(cfg)
-    grid = candidates(cfg.loso.get("select", {}).get("grid"))
+    ``data.test_subject``, test one classifier; the fold's record, written to ``run_dir``."""
+    settings = FoldSettings.from_config(cfg.loso)
+    check_pretrained(cfg.model)
     test_subject = cfg.data.get("test_subject") or None
-    overlap = pretrain_overlap(cfg, test_subject)
+    overlap = pretrain_overlap(cfg.model.get("init_from"), test_subject,
+                               settings.allow_pretrain_overlap)
     loggers = setup_loggers(cfg, run_dir)
-    summary: dict[str, Any] = {"fold": test_subject, "model": cfg.model.get("name"),
-                               "pretrain_overlap": overlap}
     t_start, timings = time.perf_counter(), {"fit": 0.0}
     try:
-        if grid:
-            trainer, module, datamodule, summary["selection"] = select(cfg, run_dir, grid, timings)
-            chosen = next(c for c in summary["selection"]["candidates"]
-                          if c["values"] == summary["selection"]["chosen"])
-            ckpt_dir = Path(chosen["dir"]) / "checkpoints"
-            if loggers:
-                log_selection(loggers, summary["selection"])
+        selection = None
+        if settings.grid:
+            fitted, selection = select(cfg, run_dir, settings, timings)
+            ckpt_dir = Path(selection.chosen_candidate.dir) / "checkpoints"
+            log_selection(loggers, selection)
         else:
-            trainer, module, datamodule = train(cfg, run_dir, config_hash, loggers, timings)
+            fitted = train(cfg, run_dir, config_hash, loggers, timings)
             ckpt_dir = run_dir / "checkpoints"
-        summary["class_weights"] = module.class_weight.tolist()
-        summary["split"] = datamodule.split
-        summary["best_ckpt"] = _best_checkpoint(trainer)
+        best_ckpt = _best_checkpoint(fitted.trainer)
         t_trained = time.perf_counter()
-        if datamodule.test_subject is not None:
-            summary.update(test_fold(cfg, trainer, module, datamodule, run_dir, loggers,
-                                     summary["best_ckpt"], ckpt_dir))
-        summary["metrics"] = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        # wall seconds: trainer.fit of every candidate; the set-up around it (data, model,
-        # trainer, candidate scoring); testing and writing the fold's files
-        summary["timings_s"] = {"fit": round(timings["fit"], 2),
-                                "setup": round(t_trained - t_start - timings["fit"], 2),
-                                "test": round(time.perf_counter() - t_trained, 2)}
+        held_out = HeldOut()
+        if fitted.datamodule.test_subject is not None:
+            held_out = test_fold(settings, fitted, run_dir, loggers, best_ckpt, ckpt_dir)
+        record = FoldRecord(
+            fold=test_subject, model=cfg.model.get("name"), pretrain_overlap=overlap,
+            class_weights=fitted.module.class_weight.tolist(), split=fitted.datamodule.split,
+            best_ckpt=best_ckpt, selection=selection, **held_out._asdict(),
+            metrics={k: float(v) for k, v in fitted.trainer.callback_metrics.items()},
+            timings_s=Timings(fit=round(timings["fit"], 2),
+                              setup=round(t_trained - t_start - timings["fit"], 2),
+                              test=round(time.perf_counter() - t_trained, 2)))
     finally:
         finish_loggers(loggers)
-    return summary
+    if global_rank() == 0:  # one writer of the fold's files under DDP
+        record.to_json(record_path(run_dir))
+    return record
 
 
-def log_selection(loggers: list, record: dict[str, Any]) -> None:
-    """The fold's selection scores (one value per candidate) and its choice, to every logger."""
-    metrics = {f"select/candidate{i:02d}/{record['metric']}": c["score"]
-               for i, c in enumerate(record["candidates"])}
+def log_selection(loggers: list, selection: Selection) -> None:
+    """The fold's selection scores (one value per candidate), to every logger."""
+    metrics = {f"select/candidate{i:02d}/{selection.metric}": c.score
+               for i, c in enumerate(selection.candidates)}
     for lg in loggers:
         lg.log_metrics(metrics)
 
 
-def test_fold(cfg: DictConfig, trainer: pl.Trainer, module: ClassifierModule, datamodule,
-              run_dir: Path, loggers: list, best_ckpt: str | None,
-              ckpt_dir: Path) -> dict[str, Any]:
+class HeldOut(NamedTuple):
+    """What testing the held-out subject adds to the fold's record."""
+
+    tested_checkpoint: str | None = None
+    decision: Decision = Decision()
+    n_videos: int = 0
+    accuracy: float | None = None
+
+
+def test_fold(settings: FoldSettings, fitted: Fitted, run_dir: Path, loggers: list,
+              best_ckpt: str | None, ckpt_dir: Path) -> HeldOut:
     """Decision rule, then the held-out subject's predictions (``predictions.csv``,
-    ``windows.csv``); the tested checkpoint (``last`` or ``best`` in ``ckpt_dir``) is stamped
-    with the rule so ``predict`` uses it, and is the fold's ``checkpoints/last.ckpt``."""
-    ckpt = best_ckpt if cfg.loso.get("checkpoint") == "best" else None
-    threshold = decision_threshold(cfg, trainer, module, datamodule, ckpt)
-    windows = predict_windows(trainer, module, datamodule=datamodule, ckpt_path=ckpt, test=True)
-    videos, per_window = video_predictions(windows, datamodule.videos, datamodule.window,
-                                           threshold)
+    ``windows.csv``, ``fold_scores.csv``); the tested checkpoint (``last`` or ``best`` in
+    ``ckpt_dir``) is stamped with the rule so ``predict`` uses it, and is the fold's
+    ``checkpoints/last.ckpt``."""
+    trainer, module, datamodule = fitted
+    ckpt = best_ckpt if settings.checkpoint == "best" else None
+    decision = fold_decision(settings.decision, trainer, module, datamodule, ckpt)
+    found = predict_videos(trainer, module, datamodule, "test", ckpt_path=ckpt,
+                           threshold=decision.threshold)
+    videos = found.videos
     preds = predictions_frame(videos.video_id, videos.subject_id, videos.label,
                               videos[["p_ES", "p_PNES"]].to_numpy(), fold=datamodule.test_subject,
-                              threshold=threshold)
-    scores = fold_scores(trainer, module, datamodule, ckpt, videos)
-    decision = {"rule": cfg.loso.get("decision", "argmax"), "threshold": threshold}
+                              threshold=decision.threshold)
+    scores = fold_scores(fitted, ckpt, videos)
     tested = Path(ckpt) if ckpt else ckpt_dir / "last.ckpt"
     if trainer.is_global_zero:
         write_csv(preds, run_dir / "predictions.csv")
-        write_csv(per_window, run_dir / "windows.csv")
+        write_csv(found.windows, run_dir / "windows.csv")
         write_csv(scores, run_dir / "fold_scores.csv")
         _log_table(loggers, preds)
         if tested.is_file():
-            update_checkpoint(tested, CKPT_KEY, {"decision": decision})
+            update_checkpoint(tested, CKPT_KEY, {"decision": decision.to_dict()})
             if tested.parent != run_dir / "checkpoints":  # the selected candidate's
                 atomic_copy(tested, run_dir / "checkpoints" / "last.ckpt")
         else:
             log.warning("no checkpoint at %s: the fold's decision rule is not stored for "
                         "predict", tested)
-    return {
-        "tested_checkpoint": str(tested) if ckpt else "last (weights at the end of training)",
-        "decision": decision["rule"],
-        "threshold": 0.5 if threshold is None else threshold,
-        "n_videos": len(preds),
-        "accuracy": float((preds.label == preds.pred).mean()),
-    }
+    return HeldOut(tested_checkpoint=str(tested) if ckpt else None, decision=decision,
+                   n_videos=len(preds), accuracy=float((preds.label == preds.pred).mean()))
 
 
-def fold_scores(trainer: pl.Trainer, module: ClassifierModule, datamodule, ckpt: str | None,
-                test_videos) -> pd.DataFrame:
+def fold_scores(fitted: Fitted, ckpt: str | None, test_videos: pd.DataFrame) -> pd.DataFrame:
     """Video p_PNES of the training, inner validation and held-out subjects, by the same
     inference path (``loso/diagnose.py`` reads them: does a new patient score like the
     training patients of its class?)."""
     tables = [test_videos.assign(part="test")]
     for part in ("train", "val"):
-        loader = datamodule.part_dataloader(part)
-        if loader:
-            windows = predict_windows(trainer, module, loader, ckpt_path=ckpt)
-            tables.append(video_predictions(windows, datamodule.videos, datamodule.window)[0]
-                          .assign(part=part))
-    frame = pd.concat(tables, ignore_index=True).assign(fold=datamodule.test_subject)
+        found = predict_videos(*fitted, part, ckpt_path=ckpt)
+        if found is not None:
+            tables.append(found.videos.assign(part=part))
+    frame = pd.concat(tables, ignore_index=True).assign(fold=fitted.datamodule.test_subject)
     return frame[list(SCORE_COLUMNS)]
 
 
@@ -334,13 +363,13 @@ def loso_fold(cfg: DictConfig) -> float | None:
     config_hash = fold_config_hash(cfg)
     if cfg.loso.get("skip_finished", True) and finished(run_dir, config_hash):
         log.info("fold %s: predictions exist for this config, skipped", subject)
-        return json.loads((run_dir / "status.json").read_text()).get("accuracy")
+        return FoldRecord.read(record_path(run_dir)).accuracy
     status = {"status": "running", "fold": str(subject), "config_hash": config_hash}
     write = global_rank() == 0  # one writer of the fold's files under DDP
     if write:
         atomic_write_json(run_dir / "status.json", status)
     try:
-        summary = run_fold(cfg, run_dir, config_hash)
+        record = run_fold(cfg, run_dir, config_hash)
     except Exception as exc:  # a failed fold must not kill the sweep
         log.error("fold %s (%s) failed: %s", subject, cfg.model.get("name"), exc)
         status.update(status="failed", error=f"{type(exc).__name__}: {exc}",
@@ -350,13 +379,10 @@ def loso_fold(cfg: DictConfig) -> float | None:
         if not is_multirun():  # a single fold run by hand: fail loudly
             raise
         return None
-    status.update(status="ok", **{k: summary.get(k) for k in
-                                  ("accuracy", "n_videos", "pretrain_overlap", "class_weights")})
-    if write:
-        atomic_write_json(run_dir / "status.json", status)
-        atomic_write_json(run_dir / "summary.json", summary)
-    timings = summary.get("timings_s") or {}
+    if write:  # after the record: "ok" means the fold's files are all there
+        atomic_write_json(run_dir / "status.json", {**status, "status": "ok"})
+    timings = record.timings_s
     log.info("fold %s (%s): accuracy %.3f on %d videos (fit %.1f s, set-up %.1f s, test %.1f s)",
-             subject, summary["model"], summary["accuracy"], summary["n_videos"],
-             *(timings.get(k, float("nan")) for k in ("fit", "setup", "test")))
-    return summary.get("accuracy")
+             subject, record.model, record.accuracy, record.n_videos,
+             timings.fit, timings.setup, timings.test)
+    return record.accuracy

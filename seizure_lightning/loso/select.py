@@ -61,7 +61,7 @@ def scaled(key: str, value: Any, current: Any) -> Any:
 
 def validation_score(videos, metric: str, val_loss: float | None) -> float:
     """The selection score of one candidate (higher is better) from its inner validation
-    videos (``engine.inference.video_predictions`` table) or its validation loss.
+    videos (``engine.inference.predict_videos`` table) or its validation loss.
 
     ``auroc``/``balanced_accuracy`` need both classes among the validation videos; with one
     class only, the candidate is scored by its negative validation loss instead."""

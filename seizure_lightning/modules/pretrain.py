@@ -67,7 +67,7 @@ def position_error(pred: Tensor, target: Tensor, huber_delta: float | None = Non
     the paper's eq. 1), or twice the Huber loss summed over dimensions, which is the same below
     ``huber_delta`` and grows linearly beyond it (a target of hundreds of standard deviations,
     a brief movement in a still clip that fell in the corrupted frames, then weighs like a
-    large error, not like its square: docs/learning.md §5)."""
+    large error, not like its square: docs/evaluation.md)."""
     if huber_delta is None:
         return (pred - target).pow(2).sum(-1)
     return 2.0 * F.huber_loss(pred, target, reduction="none", delta=float(huber_delta)).sum(-1)

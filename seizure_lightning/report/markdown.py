@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from seizure_lightning.constants import LABELS
 from seizure_lightning.evaluation.metrics import METRICS, PAPER_F1, POSITIVE_CLASS
+from seizure_lightning.report.format import figure_with_ci, fmt, markdown_table
 
 TABLE_NAMES: dict[str, str] = {
     "accuracy": "Accuracy",
@@ -35,34 +35,18 @@ F1_NOTE = (
 )
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _with_ci(level: dict[str, Any], name: str) -> str:
-    text = _fmt(level.get(name))
-    ci = (level.get("ci") or {}).get(name)
-    if ci and ci.get("low") is not None and text != "n/a":
-        text += f" ({_fmt(ci['low'])}–{_fmt(ci['high'])})"
-    return text
-
-
 def _figures_table(metrics: dict[str, Any]) -> list[str]:
     base = metrics["majority_baseline"]
     lines = [
-        "| Figure | Video level (95% CI) | Subject level (95% CI) "
+        "| Figure | Video level [95% CI] | Subject level [95% CI] "
         "| Majority, video | Majority, subject |",
         "| --- | --- | --- | --- | --- |",
     ]
     for name in METRICS:
         lines.append(
-            f"| {TABLE_NAMES[name]} | {_with_ci(metrics['video'], name)} | "
-            f"{_with_ci(metrics['subject'], name)} | {_fmt(base['video'].get(name))} | "
-            f"{_fmt(base['subject'].get(name))} |"
+            f"| {TABLE_NAMES[name]} | {figure_with_ci(metrics['video'], name)} | "
+            f"{figure_with_ci(metrics['subject'], name)} | {fmt(base['video'].get(name))} | "
+            f"{fmt(base['subject'].get(name))} |"
         )
     return lines
 
@@ -85,7 +69,7 @@ def _subject_table(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         lines.append(
             f"| {r['subject_id']} | {r['label']}{' (mixed)' if r.get('mixed_labels') else ''} | "
-            f"{r['n_videos']} | {r['n_correct']} | {_fmt(r['accuracy'])} | {_fmt(r['p_PNES'])} | "
+            f"{r['n_videos']} | {r['n_correct']} | {fmt(r['accuracy'])} | {fmt(r['p_PNES'])} | "
             f"{r['pred']} |"
         )
     return lines
@@ -95,28 +79,14 @@ def _extra_section(extra: dict[str, Any]) -> list[str]:
     lines = ["## Run", ""]
     for key, value in extra.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            columns = list(value[0])
-            lines += [
-                "",
-                f"**{key}**",
-                "",
-                "| " + " | ".join(columns) + " |",
-                "|" + " --- |" * len(columns),
-            ]
-            lines += [
-                "| "
-                + " | ".join(_fmt(v.get(c)).replace("|", "/").replace("\n", " ") for c in columns)
-                + " |"
-                for v in value
-            ]
-            lines.append("")
+            lines += ["", f"**{key}**", "", markdown_table(value)]
         elif isinstance(value, dict):
-            shown = ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+            shown = ", ".join(f"{k} {fmt(v)}" for k, v in value.items())
             lines.append(f"- {key}: {shown or '(none)'}")
         elif isinstance(value, list | tuple) and any(" " in str(v) for v in value):
             lines += [f"- {key}:", *(f"  - {v}" for v in value)]
         else:
-            shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else _fmt(value)
+            shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else fmt(value)
             lines.append(f"- {key}: {shown or '(none)'}")
     return [*lines, ""]
 

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from seizure_lightning.constants import LABELS
+from seizure_lightning.report.format import ci_bounds, fmt
 from seizure_lightning.utils.io import atomic_write_bytes
 from seizure_lightning.utils.naming import natural_key
 
@@ -80,7 +81,7 @@ def plot_roc_pr(
     fpr, tpr, precision, recall = _curves(y, frame["p_PNES"].to_numpy(float))
     fig = _figure(8.5, 4.0)
     roc, pr = fig.subplots(1, 2)
-    roc.plot(fpr, tpr, color=COLORS["PNES"], label=f"model (AUROC {_fmt(auroc)})")
+    roc.plot(fpr, tpr, color=COLORS["PNES"], label=f"model (AUROC {fmt(auroc)})")
     roc.plot([0, 1], [0, 1], ls="--", color="grey", label="chance / majority (0.5)")
     roc.set(
         xlabel="1 - specificity (ES called PNES)",
@@ -91,7 +92,7 @@ def plot_roc_pr(
     )
     prevalence = y.mean()
     pr.step(
-        recall, precision, where="post", color=COLORS["PNES"], label=f"model (AUPRC {_fmt(auprc)})"
+        recall, precision, where="post", color=COLORS["PNES"], label=f"model (AUPRC {fmt(auprc)})"
     )
     pr.axhline(prevalence, ls="--", color="grey", label=f"chance / majority ({prevalence:.3f})")
     pr.set(
@@ -191,9 +192,59 @@ def plot_timelines(
     return _save(fig, Path(path)), len(shown), len(ids)
 
 
-def _fmt(value: float | None) -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else f"{value:.3f}"
-    )
+
+def _interval_panel(ax, names: list[str], points: list[dict], *, reference: float,
+                    title: str) -> None:
+    """One row per name: the value with its 95% CI as a horizontal bar, a dashed line at
+    ``reference``; green / red where the CI lies wholly above / below it."""
+    y = np.arange(len(names))[::-1]
+    for yi, point in zip(y, points, strict=True):
+        value, (low, high) = point.get("value"), ci_bounds(point.get("ci"))
+        if value is None:
+            ax.text(reference, yi, "n/a", ha="center", va="center", fontsize=8, color="grey")
+            continue
+        color = "grey"
+        if low is not None and high is not None:
+            color = "#2ca02c" if low > reference else "#d62728" if high < reference else "#555555"
+            ax.plot([low, high], [yi, yi], color=color, lw=2, solid_capstyle="butt")
+        ax.plot([value], [yi], "o", color=color, ms=6)
+        ax.annotate(fmt(value, signed=reference == 0), (value, yi), textcoords="offset points",
+                    xytext=(0, 6), ha="center", fontsize=7)
+    ax.axvline(reference, ls="--", color="grey", lw=1)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_ylim(-0.7, len(names) - 0.3)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def plot_sweep_summary(models: dict[str, dict], comparisons: list[dict] | None,
+                       path: str | os.PathLike) -> Path:
+    """The sweep at a glance: each model's video-level balanced accuracy and AUROC with their
+    95% CIs (``models``: name -> ``metrics.json`` ``video``; best balanced accuracy on top, a
+    line at chance, 0.5), and below, the paired differences A − B with their 95% CIs of the
+    compared pairs (``comparisons.json`` ``comparisons``; a line at 0)."""
+    names = sorted(models, key=lambda m: -(models[m].get("balanced_accuracy") or 0.0))
+    pairs = list(comparisons or [])
+    rows = [len(names)] + ([len(pairs)] if pairs else [])
+    fig = _figure(9.0, 1.3 + 0.32 * sum(rows) + 0.9 * len(rows))
+    grid = fig.subplots(len(rows), 2, squeeze=False, height_ratios=[r + 1.5 for r in rows])
+    for ax, metric, label in zip(grid[0], ("balanced_accuracy", "auroc"),
+                                 ("Balanced accuracy", "AUROC"), strict=True):
+        points = [{"value": models[m].get(metric), "ci": (models[m].get("ci") or {}).get(metric)}
+                  for m in names]
+        _interval_panel(ax, names, points, reference=0.5, title=f"{label} [95% CI]")
+        ax.set_xlim(-0.02, 1.02)
+    if pairs:
+        labels = [f"{c['a']} − {c['b']}" for c in pairs]
+        for ax, metric, label in zip(grid[1], ("balanced_accuracy", "auroc"),
+                                     ("balanced accuracy", "AUROC"), strict=True):
+            points = [{"value": (c.get(metric) or {}).get("difference"),
+                       "ci": (c.get(metric) or {}).get("ci")} for c in pairs]
+            _interval_panel(ax, labels, points, reference=0.0,
+                            title=f"Paired Δ {label}, A − B [95% CI]")
+            reach = [abs(v) for p in points for v in (p["value"], *ci_bounds(p["ci"]))
+                     if v is not None]
+            ax.set_xlim(-1.1 * max(reach, default=0.05), 1.1 * max(reach, default=0.05))
+    fig.suptitle("LOSO sweep, video level (95% CI: patient bootstrap; green / red: CI above / "
+                 "below the dashed line)", fontsize=10)
+    return _save(fig, Path(path))

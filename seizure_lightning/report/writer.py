@@ -23,6 +23,7 @@ from seizure_lightning.evaluation.aggregate import (
     write_csv,
 )
 from seizure_lightning.evaluation.metrics import evaluate, subject_table
+from seizure_lightning.report.format import figure_with_ci, fmt
 from seizure_lightning.utils.io import atomic_write_json, atomic_write_text
 from seizure_lightning.utils.logging import get_logger
 
@@ -51,7 +52,8 @@ def _load_predictions(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
 
 
 def _plots(
-    predictions: pd.DataFrame, windows: pd.DataFrame | None, metrics: dict[str, Any], out_dir: Path
+    predictions: pd.DataFrame, windows: pd.DataFrame | None, metrics: dict[str, Any], out_dir: Path,
+    thresholds: dict[str, float] | None,
 ) -> dict[str, str]:
     from seizure_lightning.report import plots
 
@@ -71,8 +73,6 @@ def _plots(
     plots.plot_subject_accuracy(subject_table(predictions), out_dir / "subject_accuracy.png")
     images["subject_accuracy"] = "subject_accuracy.png"
     if windows is not None and len(windows):
-        decisions = (metrics.get("extra") or {}).get("fold_decisions") or []
-        thresholds = {str(d.get("fold")): d.get("threshold") for d in decisions}
         _, shown, total = plots.plot_timelines(windows, predictions, out_dir / "timelines.png",
                                                thresholds=thresholds)
         images["timelines"] = "timelines.png"
@@ -89,12 +89,14 @@ def write_report(
     seed: int = 0,
     title: str | None = None,
     extra: dict[str, Any] | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write ``metrics.json``, ``report.md``, ``subjects.csv`` and PNG plots into ``out_dir``.
 
     ``extra`` (e.g. ``folds`` status rows, ``folds_failed``, ``folds_missing``,
-    ``pretrain_overlap``, ``model``) is stored under ``"extra"`` and shown in the report.
-    Returns the metrics dict as written (strict JSON: undefined figures are ``None``).
+    ``pretrain_overlap``, ``model``) is stored under ``"extra"`` and shown in the report;
+    ``thresholds`` (fold -> p_PNES decision threshold; 0.5 where absent) are drawn in the
+    timelines. Returns the metrics dict as written (strict JSON: undefined figures are ``None``).
     """
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
@@ -107,7 +109,7 @@ def write_report(
     metrics = {"title": title, **metrics}
     if extra:
         metrics["extra"] = dict(extra)
-    images = _plots(predictions, window_frame, metrics, out)
+    images = _plots(predictions, window_frame, metrics, out, thresholds)
     metrics["files"] = ["metrics.json", "report.md", "subjects.csv", *images.values()]
     metrics = _json_safe(metrics)
 
@@ -129,9 +131,11 @@ def write_sweep_report(
     seed: int = 0,
     title: str | None = None,
     extra: dict[str, Any] | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Gather the fold folders of a sweep, write ``predictions.csv`` (+ ``windows.csv``,
-    ``folds.csv``) into ``out_dir`` (default: the sweep folder) and the report beside them.
+    ``folds.csv``) into ``out_dir`` (default: the sweep folder) and the report beside them
+    (``write_report``).
 
     Failed/missing folds are listed in ``extra`` (``folds``, ``folds_failed``, ``folds_missing``).
     """
@@ -151,9 +155,8 @@ def write_sweep_report(
         **(extra or {}),
         "folds": status.drop(columns=["dir"]).to_dict(orient="records"),
     }
-    return write_report(
-        predictions, out, windows=windows, n_boot=n_boot, seed=seed, title=title, extra=info
-    )
+    return write_report(predictions, out, windows=windows, n_boot=n_boot, seed=seed, title=title,
+                        extra=info, thresholds=thresholds)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,18 +177,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _summary(metrics: dict[str, Any]) -> str:
-    lines = []
-    for level in ("video", "subject"):
-        for name in HEADLINE:
-            value, ci = metrics[level].get(name), (metrics[level].get("ci") or {}).get(name)
-            text = "n/a" if value is None else f"{value:.3f}"
-            if ci and ci.get("low") is not None and value is not None:
-                text += f"  [{ci['low']:.3f}, {ci['high']:.3f}]"
-            lines.append(f"{level:8s} {name:18s} {text}")
+    lines = [f"{level:8s} {name:18s} {figure_with_ci(metrics[level], name)}"
+             for level in ("video", "subject") for name in HEADLINE]
     base = metrics["majority_baseline"]["video"]
-    for name in ("accuracy", "balanced_accuracy"):
-        value = base.get(name)
-        lines.append(f"{'majority':8s} {name:18s} {'n/a' if value is None else f'{value:.3f}'}")
+    lines += [f"{'majority':8s} {name:18s} {fmt(base.get(name))}"
+              for name in ("accuracy", "balanced_accuracy")]
     return "\n".join(lines)
 
 

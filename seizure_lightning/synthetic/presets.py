@@ -89,7 +89,7 @@ PRESETS: dict[str, SynthConfig] = {
         seizures_pnes=24,
         seizure_seconds=(10.0, 16.0),
         # three times the seizure video, from 12 seizure-free patients (the paper has about ten
-        # times; 16 recordings of 6 patients left pre-training at 55 clips: docs/learning.md §3f)
+        # times; 16 recordings of 6 patients left pre-training at 55 clips)
         contextual_recordings=48,
         contextual_seconds=(30.0, 60.0),
         contextual_subjects=12,

@@ -46,9 +46,11 @@ def run_dir(cfg: DictConfig) -> Path:
 
 
 def run_task(cfg: DictConfig) -> Any:
-    """Prepare the run (seed, config tree, run info) and call the task's function."""
+    """Prepare the run (CPU kernels, threads, seed, config tree, run info) and call the task's
+    function."""
     from lightning.pytorch import seed_everything
 
+    from seizure_lightning.utils.cpu_isa import pin_cpu_isa
     from seizure_lightning.utils.logging import global_rank
     from seizure_lightning.utils.run_info import config_tree, save_run_info, task_overrides
 
@@ -59,6 +61,7 @@ def run_task(cfg: DictConfig) -> Any:
             "+experiment=pretrain`; available tasks: " + ", ".join(sorted(TASKS))
         )
     fn = resolve_task(task)
+    pin_cpu_isa(cfg.get("cpu_isa"))  # before any torch work: its kernels are chosen at first use
     if "trainer" in cfg:
         from seizure_lightning.engine.trainer import check_launch
 

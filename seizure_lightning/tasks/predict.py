@@ -3,9 +3,9 @@
 The videos (``predict.video`` [+ ``predict.boxes``], or every row of ``predict.manifest``) go
 through the same path as a LOSO fold's test subject: a seizure DataModule with the frames,
 backbone, window and stride stored in the checkpoint (descriptors cached like any manifest's),
-Lightning's predict loop, ``engine.inference.video_predictions`` and the checkpoint's own
-decision rule (the fold's argmax or inner-validation threshold; ``predict.threshold`` overrides
-it). Writes ``prediction.json`` and a p_PNES timeline PNG per video.
+``engine.inference.predict_videos`` and the checkpoint's own decision rule (the fold's argmax or
+inner-validation threshold, its ``evaluation.fold_record.Decision``; ``predict.threshold``
+overrides it). Writes ``prediction.json`` and a p_PNES timeline PNG per video.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from seizure_lightning.engine.inference import CKPT_KEY, predict_windows, video_predictions
+from seizure_lightning.engine.inference import CKPT_KEY, predict_videos
 from seizure_lightning.engine.trainer import build_datamodule, build_trainer
+from seizure_lightning.evaluation.fold_record import Decision
 from seizure_lightning.modules.classifier import ClassifierModule
 from seizure_lightning.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from seizure_lightning.utils.logging import get_logger
@@ -73,13 +74,14 @@ def prediction_manifest(cfg: DictConfig, out: Path) -> Path:
     return path
 
 
-def decision_of(cfg: DictConfig, settings: dict[str, Any]) -> dict[str, Any]:
-    """The rule ``predict`` applies: ``predict.threshold`` if set, else the checkpoint's."""
-    stored = settings.get("decision") or {"rule": "argmax", "threshold": None}
+def decision_of(cfg: DictConfig, settings: dict[str, Any]) -> Decision:
+    """The rule ``predict`` applies: ``predict.threshold`` if set, else the checkpoint's (its
+    fold's; argmax when the checkpoint has none)."""
+    stored = Decision.from_dict(settings.get("decision"))
     if cfg.predict.get("threshold") is not None:
         given = float(cfg.predict.threshold)
         log.info("predict.threshold=%g overrides the checkpoint's rule %s", given, stored)
-        return {"rule": "predict.threshold", "threshold": given}
+        return Decision("predict.threshold", given)
     return stored
 
 
@@ -117,9 +119,13 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     module, settings = load_classifier(checkpoint_path(cfg))
     decision = decision_of(cfg, settings)
     stride = int(cfg.predict.get("stride") or settings.get("stride", settings["window"] // 2))
+    # the checkpoint's backbone; random weights on purpose: the checkpoint's opt-in or this run's
+    allow = settings["backbone"].get("allow_random_weights") or cfg.backbone.get(
+        "allow_random_weights", False)
     datamodule = build_datamodule(
         cfg, manifest=str(prediction_manifest(cfg, out)), labelled=False, test_subject=None,
-        split=None, frames=settings["frames"], backbone=settings["backbone"],
+        split=None, frames=settings["frames"],
+        backbone={**settings["backbone"], "allow_random_weights": bool(allow)},
         window=int(settings["window"]), test_stride=stride,
         # the fold's per-subject standardisation: by each subject_id of the manifest (a video
         # without one is standardised by its own frames)
@@ -129,15 +135,14 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     datamodule.setup("predict")
     trainer = build_trainer(cfg, out, [], [], devices=1, num_nodes=1, strategy="auto",
                             enable_model_summary=False)
-    windows = predict_windows(trainer, module, datamodule=datamodule)
-    videos, per_window = video_predictions(windows, datamodule.videos, datamodule.window,
-                                           decision["threshold"])
+    videos, per_window = predict_videos(trainer, module, datamodule, "all",
+                                        threshold=decision.threshold)
     results = []
     for row in videos.itertuples(index=False):
         mine = per_window[per_window.video_id == row.video_id]
         result = {
             "video_id": row.video_id, "p_ES": float(row.p_ES), "p_PNES": float(row.p_PNES),
-            "label": row.pred, "decision": decision["rule"], "threshold": decision["threshold"],
+            "label": row.pred, "decision": decision.rule, "threshold": decision.threshold,
             "true_label": row.label or None, "frames": int(row.frames), "fps": float(row.fps),
             "windows": [{"start_s": float(w.start_s), "end_s": float(w.end_s),
                          "p_ES": float(w.p_ES), "p_PNES": float(w.p_PNES)}
