@@ -45,7 +45,7 @@ def test_paper_model_matches_paper_numbers(tmp_path: Path) -> None:
         cfg = compose(config_name="config", overrides=["+experiment=paper/pretrain"])
     enc = cfg.model.encoder
     assert (enc.d_model, enc.num_layers, enc.num_heads, enc.max_positions) == (1024, 6, 8, 256)
-    assert enc.input_dim == 2048
+    assert cfg.model.input.descriptor_dim == 2048 and cfg.model.input.kind == "none"
     assert cfg.optimizer.lr == 0.01 and cfg.optimizer.weight_decay == 1e-4
     assert cfg.trainer.max_epochs == 60
     corruption = cfg.pretrain.module.corruption
@@ -102,7 +102,8 @@ def test_paper_experiments_are_the_papers_numbers() -> None:
     for cfg in (pre, loso):
         enc = cfg.model.encoder
         assert (enc.d_model, enc.num_layers, enc.num_heads, enc.ffn_dim) == (1024, 6, 8, 4096)
-        assert enc.max_positions == 256 and enc.input_dim == 2048 and enc.input_norm == "none"
+        assert enc.max_positions == 256 and cfg.model.input.descriptor_dim == 2048
+        assert cfg.model.input.kind == "none"
         assert cfg.data.window == 256 and cfg.frames.fps == 25.0 and cfg.frames.crop == 112
         assert list(cfg.frames.resize) == [128, 171]
         assert cfg.backbone.arch == "resnet152" and cfg.backbone.weights == "IMAGENET1K_V2"
@@ -114,8 +115,9 @@ def test_paper_experiments_are_the_papers_numbers() -> None:
     assert pre.trainer.max_epochs == 60 and pre.optimizer.lr == 0.01
     # the paper's random 112 crop per clip (not fixed crops), every recording in pre-training
     assert pre.data.crop_mode == "random" and pre.data.val_fraction == 0.0
-    assert loso.trainer.max_epochs == 50 and loso.data.batch_size == 16 and loso.model.lr == 0.005
-    assert loso.model.dropout == 0.5 and loso.model.name == "paper"
+    assert loso.trainer.max_epochs == 50 and loso.data.batch_size == 16
+    assert loso.model.finetune.lr == 0.005 and loso.model.head.dropout == 0.5
+    assert loso.model.name == "paper"
     assert loso.loso.decision == "argmax" and loso.loso.checkpoint == "last"
     assert loso.loso.select.grid is None and loso.data.split.val_fraction == 0.0
 
@@ -173,7 +175,7 @@ def test_help_opens_with_usage_and_every_experiment(tmp_path: Path) -> None:
     for needed in ("Most used overrides:", "data.manifest=", "model=", "pretrained=",
                    "trainer=gpu", "backbone=resnet152", "hydra/launcher=joblib", "logger=csv",
                    "paths.root_dir=", "trainer.max_epochs=", "loso=recipe", "--cfg job",
-                   "Learning rates:", "optimizer.lr", "model.lr", "model.head_lr",
+                   "Learning rates:", "optimizer.lr", "model.finetune.lr", "model.finetune.head_lr",
                    "docs/weights.md", "== Configuration groups", "seizure-lightning-report"):
         assert needed in text, f"--help does not say {needed!r}"
     assert "resume_siblings" not in text  # no config dump

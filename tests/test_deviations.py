@@ -37,8 +37,9 @@ def test_framework_options_are_each_named() -> None:
     got = " | ".join(paper_deviations(cfg, {"loss_on": "corrupted", "crop_mode": "fixed_k",
                                             "val_fraction": 0.1, "gradient_clip_val": 1.0,
                                             "backbone_arch": "resnet18", "lr": 0.001,
-                                            "max_epochs": 300, "huber_delta": 3.0}))
-    for needle in ("pre-training huber_delta=3.0","encoder d_model 64", "frozen", "model.encoder.input_norm=energy",
+                                            "max_epochs": 300}))
+    for needle in ("encoder d_model 64", "frozen", "model.input.kind=energy",
+                   "model.head.dropout=0.0",
                    "loso.decision=val_threshold", "loso.checkpoint=best", "random-weight",
                    "trainer.gradient_clip_val=1.0", "data.split.val_fraction=0.15",
                    "pre-training loss_on=corrupted", "pre-training crop_mode=fixed_k",
@@ -46,24 +47,23 @@ def test_framework_options_are_each_named() -> None:
                    "pre-training max_epochs=300", "model.encoder.gap_marker"):
         assert needle in got, (needle, got)
     stats = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
-                                      "model.motion_stats=true"), None)
-    assert any("model.motion_stats" in d for d in stats)
-    assert not any("model.head" in d for d in stats)  # tiny_scratch: no LP-FT
-    assert any("(model.centered_head)" in d for d in stats)  # the framework's head
+                                      "model.head.motion_stats=true"), None)
+    assert any("model.head.motion_stats" in d for d in stats)
+    assert not any("model.finetune.head" in d for d in stats)  # tiny_scratch: no LP-FT
+    assert any("(model.head.centered)" in d for d in stats)  # the framework's head
+    assert not any("subject_norm" in d for d in stats)
     plain = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch",
-                                      "model.centered_head=false"), None)
-    assert not any("centered_head" in d for d in plain)
-    assert not any("train_per_class" in d for d in plain)
-    few = paper_deviations(_compose("+experiment=loso", "model=motion_spectrum",
-                                    "data.split.train_per_class=3"), None)
-    assert "at most 3 patients per class" in few[0] and "baseline" in few[-1], few
+                                      "model.head.centered=false", "data.subject_norm=true"), None)
+    assert not any("centered" in d for d in plain)
+    assert any("(data.subject_norm)" in d for d in plain)
     lpft = " | ".join(paper_deviations(_compose(
-        "+experiment=loso", "model=tiny_scratch", "model.head_lr=0.005",
-        "model.head_warmup_epochs=5"), None))
-    assert "rate 0.005 (model.head_lr)" in lpft and "first 5 epochs" in lpft, lpft
+        "+experiment=loso", "model=tiny_scratch", "model.finetune.head_lr=0.005",
+        "model.finetune.head_warmup_epochs=5"), None))
+    assert "rate 0.005 (model.finetune.head_lr)" in lpft and "first 5 epochs" in lpft, lpft
     grid = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch", "loso=recipe",
-                                     "loso.select.grid={model.lr: [0.1, 0.2]}"), None)
-    assert any("nested selection per fold over {'model.lr': [0.1, 0.2]}" in d for d in grid)
+                                     "loso.select.grid={model.finetune.lr: [0.1, 0.2]}"), None)
+    assert any("nested selection per fold over {'model.finetune.lr': [0.1, 0.2]}" in d
+               for d in grid)
     scratch = paper_deviations(_compose("+experiment=loso", "model=tiny_scratch"), None)
     assert any("no pre-training" in d for d in scratch)
     baseline = paper_deviations(_compose("+experiment=loso", "model=motion_spectrum"), None)

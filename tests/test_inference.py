@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seizure_lightning.engine.inference import predict_videos
-from seizure_lightning.modules.classifier import ClassifierModule
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
 
 DIM, LEN, FPS = 8, 16, 8.0
 ENCODER = dict(input_dim=DIM, d_model=16, num_layers=1, num_heads=2, ffn_dim=32,

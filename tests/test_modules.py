@@ -12,17 +12,17 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from seizure_lightning.models.baselines import LSTMClassifier, MeanPoolLinear
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
+from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
+from seizure_lightning.lightning_modules.optim import lr_schedule
+from seizure_lightning.models.baselines import LSTMEncoder, MeanPoolLinear
 from seizure_lightning.models.encoder_export import ENCODER_EXPORT_FORMAT, load_encoder_export
-from seizure_lightning.modules.classifier import ClassifierModule
-from seizure_lightning.modules.optim import lr_schedule
-from seizure_lightning.modules.pretrain import DenoisingPretrainModule, position_error
 
 DIM, LEN = 16, 48
 MEANPOOL = "seizure_lightning.models.baselines.MeanPoolLinear"
-LSTM = "seizure_lightning.models.baselines.LSTMClassifier"
+LSTM = "seizure_lightning.models.baselines.LSTMEncoder"
+INPUT = {"descriptor_dim": DIM}  # the raw descriptors (kind none)
 TINY = dict(
-    input_dim=DIM,
     d_model=32,
     num_layers=2,
     num_heads=2,
@@ -80,6 +80,7 @@ def _pretrain_module(**kw) -> DenoisingPretrainModule:
     torch.manual_seed(0)
     module = DenoisingPretrainModule(
         encoder=kw.pop("encoder", TINY),
+        input=kw.pop("input", INPUT),
         corruption=kw.pop("corruption", CORRUPTION),
         optimizer=kw.pop(
             "optimizer", functools.partial(torch.optim.AdamW, lr=5e-3, weight_decay=1e-4)
@@ -125,31 +126,6 @@ def test_loss_definitions_on_known_batch() -> None:
     assert metrics["val/loss_sum"] == pytest.approx((err * valid).sum(1).mean().item(), rel=1e-4)
 
 
-def test_huber_position_error_is_squared_below_delta_and_linear_beyond() -> None:
-    target = torch.tensor([[[0.5], [2.0], [200.0]]])
-    pred = torch.zeros_like(target)
-    squared = position_error(pred, target)
-    robust = position_error(pred, target, huber_delta=3.0)
-    assert squared.tolist() == [[0.25, 4.0, 40000.0]]
-    assert robust[0, :2].tolist() == pytest.approx([0.25, 4.0])  # the same below delta
-    assert robust[0, 2].item() == pytest.approx(2 * 3.0 * (200.0 - 1.5))  # linear beyond
-    with pytest.raises(ValueError, match="huber_delta"):
-        _pretrain_module(corruption={**CORRUPTION, "huber_delta": 0})
-
-
-def test_huber_changes_the_gradient_not_the_logged_pretext_figures() -> None:
-    logged = {}
-    for delta in (None, 0.01):
-        module = _pretrain_module(corruption={**CORRUPTION, "huber_delta": delta})
-        module.eval()
-        logged[delta] = _trainer().validate(module, dataloaders=_loader(4, batch_size=4),
-                                            verbose=False)[0]
-    # same weights (seeded), same batches: the squared-L2 pretext figures agree, the loss not
-    assert logged[None]["val/pretext/model_corrupted"] == pytest.approx(
-        logged[0.01]["val/pretext/model_corrupted"], rel=1e-5)
-    assert logged[0.01]["val/loss"] < 0.5 * logged[None]["val/loss"]
-
-
 def test_checkpoint_weights_only_round_trip_and_resume(tmp_path: Path) -> None:
     module = _pretrain_module(
         encoder=OmegaConf.create(TINY), corruption=OmegaConf.create(CORRUPTION)
@@ -179,6 +155,7 @@ def test_export_and_load_encoder(tmp_path: Path) -> None:
     assert raw["format"] == ENCODER_EXPORT_FORMAT and raw["subjects_seen"] == ["s1", "s2"]
     encoder, meta = load_encoder_export(path)
     assert meta["encoder_config"]["d_model"] == 32 and "state_dict" not in meta
+    assert meta["input_config"] == {"kind": "none", "descriptor_dim": DIM, "floor": 0.02}
     for key, value in module.encoder.state_dict().items():
         assert torch.equal(encoder.state_dict()[key], value)
     torch.save({"format": "other"}, tmp_path / "bad.pt")
@@ -216,7 +193,8 @@ def test_head_warmup_freezes_the_encoder_then_fine_tunes(tmp_path: Path) -> None
     """LP-FT: the encoder does not move in the warmup epochs (the head does, at its own rate),
     then both train; the optimizer holds the head's rate."""
     torch.manual_seed(0)
-    clf = ClassifierModule(encoder=TINY, lr=1e-3, head_lr=1e-2, head_warmup_epochs=1)
+    clf = ClassifierModule(encoder=TINY, input=INPUT,
+                           finetune={"lr": 1e-3, "head_lr": 1e-2, "head_warmup_epochs": 1})
     start = {k: v.clone() for k, v in clf.state_dict().items()}
     loader = _loader(32, batch_size=8)  # 4 steps per epoch
     _trainer(tmp_path, max_epochs=1).fit(clf, train_dataloaders=loader)
@@ -229,20 +207,20 @@ def test_head_warmup_freezes_the_encoder_then_fine_tunes(tmp_path: Path) -> None
     assert any(not torch.equal(after_warmup[k], v) for k, v in clf.state_dict().items()
                if k.startswith("backbone."))
     with pytest.raises(ValueError, match="head_warmup_epochs"):
-        ClassifierModule(encoder=TINY, head_warmup_epochs=-1)
+        ClassifierModule(encoder=TINY, input=INPUT, finetune={"head_warmup_epochs": -1})
 
 
 def test_centered_head_starts_at_even_odds_and_learns(tmp_path: Path) -> None:
-    """model.centered_head: before training every window gets p = 0.5 exactly, whatever the
+    """model.head.centered: before training every window gets p = 0.5 exactly, whatever the
     scale or offset of the inputs; the head's inputs are batch-standardised (running statistics
     at evaluation, saved with the weights) and it learns; without it the random head does not."""
     torch.manual_seed(0)
     batch = next(iter(_loader(16)))
     features = batch["features"] * 50.0 + 20.0  # far from centred: a random head is not at 0.5
     mask = batch["attention_mask"]
-    clf = ClassifierModule(encoder=TINY, from_scratch=True, motion_stats=True, centered_head=True,
-                           dropout=0.0)
-    plain = ClassifierModule(encoder=TINY, from_scratch=True, motion_stats=True)
+    clf = ClassifierModule(encoder=TINY, input=INPUT,
+                           head={"motion_stats": True, "centered": True, "dropout": 0.0})
+    plain = ClassifierModule(encoder=TINY, input=INPUT, head={"motion_stats": True})
     for module in (clf, plain):
         module.eval()
     with torch.no_grad():
@@ -275,7 +253,7 @@ def test_best_checkpoint_is_chosen_after_the_warmup(tmp_path: Path) -> None:
                             save_top_k=1, save_last=True, filename="e{epoch}",
                             auto_insert_metric_name=False, start_epoch=start)
         _trainer(tmp_path, max_epochs=4, enable_checkpointing=True, callbacks=[cb]).fit(
-            Scripted(encoder={"_target_": MEANPOOL, "input_dim": DIM}),
+            Scripted(encoder={"_target_": MEANPOOL}, input=INPUT),
             train_dataloaders=_loader(16), val_dataloaders=_loader(8, seed=1))
         assert (tmp_path / f"s{start}" / "last.ckpt").is_file()
         return Path(cb.best_model_path).stem
@@ -287,21 +265,17 @@ def test_best_checkpoint_is_chosen_after_the_warmup(tmp_path: Path) -> None:
 
 
 def test_class_weighted_loss() -> None:
-    clf = ClassifierModule(
-        encoder={"_target_": MEANPOOL, "input_dim": DIM}, class_weights=[1.0, 4.0]
-    )
+    clf = ClassifierModule(encoder={"_target_": MEANPOOL}, input=INPUT, class_weights=[1.0, 4.0])
     logits, labels = torch.randn(10, 2), torch.tensor([0, 1] * 5)
     expected = F.cross_entropy(logits, labels, weight=torch.tensor([1.0, 4.0]))
     torch.testing.assert_close(clf.loss(logits, labels), expected)
     assert not torch.allclose(clf.loss(logits, labels), F.cross_entropy(logits, labels))
     with pytest.raises(ValueError, match="class_weights"):
-        ClassifierModule(encoder={"_target_": MEANPOOL, "input_dim": DIM}, class_weights=[1.0])
+        ClassifierModule(encoder={"_target_": MEANPOOL}, input=INPUT, class_weights=[1.0])
 
 
 def test_test_step_collects_window_probabilities(tmp_path: Path) -> None:
-    clf = ClassifierModule(
-        encoder={"_target_": LSTM, "input_dim": DIM, "hidden_size": 8}, pooling="first"
-    )
+    clf = ClassifierModule(encoder={"_target_": LSTM, "hidden_size": 8}, input=INPUT)
     trainer = _trainer(tmp_path)
     trainer.test(clf, dataloaders=_loader(10, batch_size=4), verbose=False)
     assert len(clf.window_outputs) == 3
@@ -318,12 +292,12 @@ def test_baselines_forward_and_masking() -> None:
     torch.manual_seed(0)
     batch = next(iter(_loader(4, batch_size=4)))
     x, mask = batch["features"], batch["attention_mask"]
-    clf = ClassifierModule(encoder={"_target_": MEANPOOL, "input_dim": DIM}).eval()
+    clf = ClassifierModule(encoder={"_target_": MEANPOOL}, input=INPUT).eval()
     assert isinstance(clf.backbone, MeanPoolLinear)
     mean = torch.stack([x[b, mask[b]].mean(0) for b in range(4)])
     torch.testing.assert_close(clf(x, mask), clf.head(mean))
 
-    lstm = LSTMClassifier({"input_dim": DIM, "hidden_size": 8}).eval()
+    lstm = LSTMEncoder({"input_dim": DIM, "hidden_size": 8}).eval()
     assert lstm.output_dim == 16
     noisy = x.clone()
     noisy[~mask] = 100.0
@@ -338,7 +312,9 @@ def test_baselines_forward_and_masking() -> None:
     with pytest.raises(Exception, match="unknown LSTMConfig keys"):
         ClassifierModule(encoder={"_target_": LSTM, "d_model": 3})
     with pytest.raises(ValueError, match="init_from needs a SequenceEncoder"):
-        ClassifierModule(encoder={"_target_": LSTM, "input_dim": DIM}, init_from="enc.pt")
+        ClassifierModule(encoder={"_target_": LSTM}, input=INPUT, init_from="enc.pt")
+    with pytest.raises(ValueError, match=r"unknown HeadConfig keys: \['pooling'\]"):
+        ClassifierModule(encoder={"_target_": MEANPOOL}, input=INPUT, head={"pooling": "first"})
 
 
 class _CopyInput(torch.nn.Module):
@@ -348,12 +324,12 @@ class _CopyInput(torch.nn.Module):
         super().__init__()
         self.config = config
 
-    def forward(self, features, attention_mask, stats_mask=None):
+    def forward(self, features, attention_mask, gaps=None):
         return features
 
 
 def test_pretext_ratio_fails_a_model_that_only_copies() -> None:
-    module = _pretrain_module(encoder={**TINY, "input_norm": "none"})
+    module = _pretrain_module()
     module.encoder, module.head = _CopyInput(module.encoder.config), torch.nn.Identity()
     metrics = _trainer().validate(module, dataloaders=_loader(32, seed=1), verbose=False)[0]
     assert metrics["val/pretext/ratio"] >= 1.0, metrics
@@ -385,7 +361,8 @@ def test_energy_pretext_learns_rhythmic_motion_at_masked_frames() -> None:
     """The framework's pre-training (energy input, gap marker, loss on corrupted positions,
     lr 1e-3) predicts masked motion of rhythmic clips far better than copying or the mean."""
     module = _pretrain_module(
-        encoder={**TINY, "input_norm": "energy", "gap_marker": True},
+        encoder={**TINY, "gap_marker": True},
+        input={"kind": "energy", "descriptor_dim": DIM},
         corruption=dict(span=8, mask_ratio=0.15, permute=False, loss_on="corrupted"),
         optimizer=functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=1e-4),
     )
@@ -396,3 +373,99 @@ def test_energy_pretext_learns_rhythmic_motion_at_masked_frames() -> None:
     pretext = {k.split("/")[-1]: round(v, 3) for k, v in after.items() if "pretext" in k}
     assert after["val/pretext/model_masked"] < 0.5 * after["val/pretext/mean_masked"], str(pretext)
     assert after["val/pretext/model_masked"] < after["val/pretext/copy_masked"], str(pretext)
+
+
+# -- checkpoints and exports written before the settings were grouped ----------------------------
+SEQUENCE_ENCODER = "seizure_lightning.models.sequence_encoder.SequenceEncoder"
+ENERGY = {"kind": "energy", "descriptor_dim": DIM, "floor": 0.02}
+
+
+def _write_old_checkpoint(path: Path, module: ClassifierModule, hparams: dict) -> Path:
+    """A checkpoint as an earlier version wrote it: these weights under flat ``hparams``."""
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": hparams,
+                "pytorch-lightning_version": pl.__version__}, path)
+    return path
+
+
+def _old_encoder_config(module: ClassifierModule, input_norm: str) -> dict:
+    """The encoder config of an earlier version: the descriptors' width and ``input_norm``."""
+    encoder = {k: v for k, v in module.hparams.encoder.items() if k != "compile"}
+    return {**encoder, "input_dim": DIM, "input_norm": input_norm, "input_norm_floor": 0.02}
+
+
+def test_a_checkpoint_with_the_old_flat_settings_rebuilds_the_same_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    new = ClassifierModule(encoder={**TINY, "gap_marker": True}, input=ENERGY,
+                           head={"dropout": 0.2, "motion_stats": True, "centered": True},
+                           finetune={"lr": 1e-3, "head_lr": 1e-2, "head_warmup_epochs": 2},
+                           class_weights=[0.3, 0.7])
+    batch = next(iter(_loader(8, batch_size=8)))
+    x, mask = batch["features"], batch["attention_mask"]
+    new(x, mask)  # training mode: the head's running statistics move away from their start
+    old = {"encoder": _old_encoder_config(new, "energy"), "init_from": None, "pooling": "mean",
+           "dropout": 0.2, "num_classes": 2, "class_weights": [0.3, 0.7], "lr": 1e-3,
+           "freeze_encoder": False, "compile": False, "name": "tiny", "from_scratch": True,
+           "subject_norm": False, "motion_stats": True, "head_lr": 1e-2,
+           "head_warmup_epochs": 2, "centered_head": True}
+    path = _write_old_checkpoint(tmp_path / "old.ckpt", new, old)
+    loaded = ClassifierModule.load_from_checkpoint(path, weights_only=True).eval()
+    assert dict(loaded.hparams) == dict(new.hparams)
+    assert loaded.input_representation.config == new.input_representation.config
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, mask), new.eval()(x, mask))
+    # the LSTM baseline under its old name, with its input_norm
+    lstm = ClassifierModule(encoder={"_target_": LSTM, "hidden_size": 8},
+                            input={"kind": "window", "descriptor_dim": DIM}).eval()
+    old_lstm = {"encoder": {"_target_": "seizure_lightning.models.baselines.LSTMClassifier",
+                            "input_dim": DIM, "hidden_size": 8, "input_norm": "window"},
+                "pooling": "mean", "dropout": 0.5, "lr": 0.001, "centered_head": False}
+    path = _write_old_checkpoint(tmp_path / "lstm.ckpt", lstm, old_lstm)
+    loaded = ClassifierModule.load_from_checkpoint(path, weights_only=True).eval()
+    assert isinstance(loaded.backbone, LSTMEncoder) and loaded.finetune_config.lr == 0.001
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, mask), lstm(x, mask))
+
+
+@pytest.mark.parametrize(("old", "removed"), [
+    ({"pooling": "first"}, "pooling='first'"),
+    ({"encoder": {"_target_": MEANPOOL, "input_dim": DIM, "input_norm": "diff"}},
+     "input_norm='diff'"),
+])
+def test_a_checkpoint_of_a_removed_option_is_a_clear_error(tmp_path: Path, old: dict,
+                                                           removed: str) -> None:
+    module = ClassifierModule(encoder={"_target_": MEANPOOL}, input=INPUT)
+    path = _write_old_checkpoint(tmp_path / "old.ckpt", module,
+                                 {"encoder": {"_target_": MEANPOOL, "input_dim": DIM}, **old})
+    with pytest.raises(ValueError, match=f"{removed} was removed"):
+        ClassifierModule.load_from_checkpoint(path, weights_only=True)
+
+
+def test_an_encoder_export_of_the_old_format_gives_its_input_representation(
+        tmp_path: Path) -> None:
+    module = _pretrain_module(encoder={**TINY, "gap_marker": True}, input=ENERGY)
+    path = module.export_encoder(tmp_path / "enc.pt", subjects_seen=["s1"])
+    payload = torch.load(path, weights_only=True)
+    config = {**payload.pop("encoder_config"), "input_dim": DIM, "input_norm": "energy",
+              "input_norm_floor": 0.02}
+    del payload["input_config"]
+    torch.save({**payload, "format": "seizure-lightning-encoder/1", "encoder_config": config},
+               tmp_path / "old.pt")
+    _, meta = load_encoder_export(tmp_path / "old.pt")
+    assert meta["input_config"] == ENERGY and meta["encoder_config"]["input_dim"] == 1
+    assert "input_norm" not in meta["encoder_config"]
+    clf = ClassifierModule(encoder={"_target_": SEQUENCE_ENCODER}, input=INPUT,
+                           init_from=str(tmp_path / "old.pt"))
+    assert clf.hparams.input == ENERGY and clf.backbone.input_proj.in_features == 1
+    for key, value in module.encoder.state_dict().items():
+        assert torch.equal(clf.backbone.state_dict()[key], value)
+
+
+def test_compile_compiles_the_sequence_model_in_place() -> None:
+    """model.encoder.compile: torch.compile on first call, the same state-dict keys."""
+    clf = ClassifierModule(encoder={**TINY, "compile": True}, input=INPUT)
+    assert clf.backbone._compiled_call_impl is not None and clf.hparams.encoder["compile"]
+    plain = ClassifierModule(encoder=TINY, input=INPUT)
+    assert plain.backbone._compiled_call_impl is None
+    assert list(clf.state_dict()) == list(plain.state_dict())
+    pretrain = _pretrain_module(encoder={**TINY, "compile": True})
+    assert pretrain.encoder._compiled_call_impl is not None

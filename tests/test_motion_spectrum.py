@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
 from seizure_lightning.models.baselines import MotionSpectrum
-from seizure_lightning.modules.classifier import ClassifierModule
 
 
 def _oscillation(hz: float, length: int = 256, dim: int = 16, fps: float = 25.0) -> torch.Tensor:
@@ -36,8 +36,8 @@ def test_band_of_the_movement_frequency_dominates() -> None:
 
 def test_padding_is_ignored_and_classifier_accepts_window_features() -> None:
     module = ClassifierModule(
-        encoder={"_target_": "seizure_lightning.models.baselines.MotionSpectrum", "input_dim": 16},
-        dropout=0.0,
+        encoder={"_target_": "seizure_lightning.models.baselines.MotionSpectrum"},
+        input={"descriptor_dim": 16}, head={"dropout": 0.0},
     )
     x = torch.randn(3, 256, 16)
     mask = torch.ones(3, 256, dtype=torch.bool)

@@ -178,11 +178,13 @@ def test_changed_fold_config_retrains_instead_of_resuming(
     last.ckpt (that would test the old weights under the new config's name)."""
     base = ["+experiment=loso", *TINY, "model=lstm", "trainer.max_epochs=1",
             "data.test_subject=P01"]
-    run_task(compose_config(tmp_path, [*base, "model.lr=0.001"], shared_root=shared_root))
+    run_task(compose_config(tmp_path, [*base, "model.finetune.lr=0.001"],
+                            shared_root=shared_root))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     first = torch.load(last, weights_only=True)
     with caplog.at_level("WARNING", logger="seizure_lightning.loso.fold"):
-        run_task(compose_config(tmp_path, [*base, "model.lr=0.01"], shared_root=shared_root))
+        run_task(compose_config(tmp_path, [*base, "model.finetune.lr=0.01"],
+                                shared_root=shared_root))
     assert "written under another config" in caplog.text
     second = torch.load(last, weights_only=True)
     assert second["seizure_lightning_fold_config_hash"] != first["seizure_lightning_fold_config_hash"]
@@ -212,7 +214,7 @@ def test_fold_with_subject_norm_records_it_for_predict(tmp_path: Path, shared_ro
     cfg = compose_config(
         tmp_path, ["+experiment=loso", *TINY, "model=meanpool_linear", "trainer.max_epochs=2",
                    "data.test_subject=P01"], shared_root=shared_root)
-    assert cfg.model.subject_norm is True
+    assert cfg.data.subject_norm is True
     run_task(cfg)
     run_dir = Path(cfg.paths.output_dir)
     assert FoldRecord.read(record_path(run_dir)).model == "meanpool_linear"

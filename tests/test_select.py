@@ -65,7 +65,7 @@ def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path
         "+experiment=loso", "synth=tiny", "backbone=tiny", "frames=tiny", "model=lstm",
         "logger=csv", "trainer=cpu", "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false", "print_config=false", "trainer.max_epochs=1",
-        "data.test_subject=P01", "loso.select.grid={model.lr: [0.0001, 0.01]}",
+        "data.test_subject=P01", "loso.select.grid={model.finetune.lr: [0.0001, 0.01]}",
         "loso.select.metric=neg_loss", "data.split.val_fraction=0.34",
     ]
     cfg = compose_config(tmp_path, overrides, shared_root=shared_root)
@@ -73,7 +73,8 @@ def test_fold_selects_on_inner_validation_only(tmp_path: Path, shared_root: Path
     run_dir = Path(cfg.paths.output_dir)
     record = FoldRecord.read(record_path(run_dir))
     selection = record.selection
-    assert [c.values for c in selection.candidates] == [{"model.lr": 0.0001}, {"model.lr": 0.01}]
+    assert [c.values for c in selection.candidates] == [{"model.finetune.lr": 0.0001},
+                                                           {"model.finetune.lr": 0.01}]
     scores = [c.score for c in selection.candidates]
     losses = [c.val_loss for c in selection.candidates]
     # each candidate's inner validation loss is recorded and is its neg_loss score (a missing
@@ -151,12 +152,12 @@ def test_sweep_name_of_a_manifest_is_pseudonymous(tmp_path: Path) -> None:
 
 
 def test_pretrain_overlap_is_yes_no_or_unknown(tmp_path: Path) -> None:
+    from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
     from seizure_lightning.loso.fold import pretrain_overlap
     from seizure_lightning.loso.splits import LeakageError
-    from seizure_lightning.modules.pretrain import DenoisingPretrainModule
 
-    tiny = dict(input_dim=8, d_model=16, num_layers=1, num_heads=2, ffn_dim=32, max_positions=16)
-    module = DenoisingPretrainModule(encoder=tiny)
+    tiny = dict(d_model=16, num_layers=1, num_heads=2, ffn_dim=32, max_positions=16)
+    module = DenoisingPretrainModule(encoder=tiny, input={"descriptor_dim": 8})
     known = module.export_encoder(tmp_path / "known.pt", ["P1"])
     unknown = module.export_encoder(tmp_path / "unknown.pt", ["P1"], subjects_unknown=True)
 

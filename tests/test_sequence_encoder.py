@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from seizure_lightning.models.input_representation import InputRepresentation
 from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceEncoderConfig
 
 TINY = dict(input_dim=12, d_model=32, num_layers=2, num_heads=2, ffn_dim=64, max_positions=20)
@@ -83,23 +84,18 @@ def test_config_errors() -> None:
 
 
 def test_gap_marker_tells_a_gap_from_average_motion() -> None:
+    """The gaps the energy representation reports reach BERT as token type 1 (gap_marker)."""
     torch.manual_seed(0)
-    cfg = {**TINY, "input_norm": "energy", "gap_marker": True}
-    encoder = SequenceEncoder(cfg).eval()
+    energy = InputRepresentation(kind="energy", descriptor_dim=12)
+    encoder = SequenceEncoder({**TINY, "input_dim": energy.output_dim, "gap_marker": True}).eval()
     assert encoder.bert.embeddings.token_type_embeddings.weight.shape[0] == 2
     x = torch.randn(1, 20, 12)
     valid = torch.ones(1, 20, dtype=torch.bool)
     real = valid.clone()
     real[0, 7] = False  # an r(MASK) frame: its motion and its successor's are undefined
-    gaps = encoder.gaps(x, valid, real)
-    assert gaps[0].nonzero().flatten().tolist() == [0, 7, 8]
-    assert encoder.gaps(x, valid)[0].nonzero().flatten().tolist() == [0]  # fine-tuning: frame 0
+    represented = energy(x, valid, real)
     with torch.no_grad():
-        marked = encoder(x, valid, real)
-        encoder.config.gap_marker = False  # the same weights reading the gap as a 0 (average)
-        unmarked = encoder(x, valid, real)
+        marked = encoder(represented.values, valid, represented.gaps)
+        unmarked = encoder(represented.values, valid)  # every position read as type 0
     assert not torch.allclose(marked[0, 7], unmarked[0, 7])
-    # no gaps for the representations that have none, and none without the marker
-    window = SequenceEncoder({**TINY, "input_norm": "window", "gap_marker": True})
-    assert not window.gaps(x, valid, real).any()
     assert SequenceEncoder(TINY).bert.embeddings.token_type_embeddings.weight.shape[0] == 1

@@ -15,7 +15,6 @@ from seizure_lightning.loso.splits import (
     assert_no_subject_leakage,
     check_pretrain_overlap,
     class_weights,
-    fewer_subjects_per_class,
     inner_validation_subjects,
     loso_subjects,
     split_fold,
@@ -133,21 +132,15 @@ def test_class_weights_errors() -> None:
         class_weights([])
 
 
-def test_fewer_subjects_per_class_is_a_stratified_deterministic_subset() -> None:
-    labels = {f"P{i:02d}": ("ES" if i % 2 else "PNES") for i in range(1, 13)}
-    picked = fewer_subjects_per_class(labels, 2, seed=3)
-    assert sorted(labels[s] for s in picked) == ["ES", "ES", "PNES", "PNES"]
-    assert picked == fewer_subjects_per_class(labels, 2, seed=3)
-    assert fewer_subjects_per_class(labels, 10, seed=3) == natural_sorted(labels)  # cap above n
-    with pytest.raises(ValueError, match="train_per_class"):
-        fewer_subjects_per_class(labels, 0)
-
-
-def test_subject_split_train_per_class_leaves_validation_and_test_alone() -> None:
+def test_subject_split_parts_are_disjoint_and_stratified() -> None:
     records = [{"subject_id": f"P{i:02d}", "label": "ES" if i <= 8 else "PNES"}
                for i in range(1, 17)]
-    full = SubjectSplit(val_fraction=0.25, seed=0)(records, "P01")
-    few = SubjectSplit(val_fraction=0.25, seed=0, train_per_class=2)(records, "P01")
-    assert few["val"] == full["val"] and few["test"] == full["test"] == ["P01"]
-    assert set(few["train"]) < set(full["train"]) and len(few["train"]) == 4
-    assert {r["label"] for r in records if r["subject_id"] in few["train"]} == {"ES", "PNES"}
+    split = SubjectSplit(val_fraction=0.25, seed=0)(records, "P01")
+    assert split["test"] == ["P01"] and split == SubjectSplit(val_fraction=0.25, seed=0)(
+        records, "P01")
+    assert not set(split["train"]) & set(split["val"]) and "P01" not in split["train"]
+    assert sorted([*split["train"], *split["val"], *split["test"]]) == sorted(
+        r["subject_id"] for r in records)
+    assert {r["label"] for r in records if r["subject_id"] in split["val"]} == {"ES", "PNES"}
+    with pytest.raises(ValueError, match="not a subject"):
+        SubjectSplit()(records, "P99")

@@ -1,4 +1,4 @@
-"""model.subject_norm: each patient standardised by their own statistics (label-free)."""
+"""data.subject_norm: each patient standardised by their own statistics (label-free)."""
 
 from __future__ import annotations
 

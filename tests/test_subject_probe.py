@@ -12,6 +12,7 @@ import torch
 from seizure_lightning.data.feature_cache import FeatureCache
 from seizure_lightning.evaluation import subject_probe
 from seizure_lightning.models.encoder_export import save_encoder_export
+from seizure_lightning.models.input_representation import InputConfig
 from seizure_lightning.models.sequence_encoder import SequenceEncoder, SequenceEncoderConfig
 from tests.cache_fixtures import write_cache
 
@@ -69,12 +70,13 @@ def test_cli_with_an_encoder_prints_and_writes_every_representation(
 ) -> None:
     cache = identity_cache(tmp_path / "c", signal=3.0)
     config = SequenceEncoderConfig(input_dim=DIM, d_model=16, num_layers=1, num_heads=2,
-                                   ffn_dim=32, max_positions=32, input_norm="window")
-    encoder = save_encoder_export(tmp_path / "encoder.pt", SequenceEncoder(config), ["P9"])
+                                   ffn_dim=32, max_positions=32)
+    encoder = save_encoder_export(tmp_path / "encoder.pt", SequenceEncoder(config),
+                                  InputConfig(kind="window", descriptor_dim=DIM), ["P9"])
     out = tmp_path / "probe.json"
     assert subject_probe.main([str(cache), "--encoder", str(encoder), "--window", "32",
                                "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result == json.loads(capsys.readouterr().out)
-    assert set(result) == {"raw", "window", "diff", "pretrained_encoder", "random_encoder"}
+    assert set(result) == {"raw", "window", "energy", "pretrained_encoder", "random_encoder"}
     assert result["raw"]["accuracy"] == 1.0

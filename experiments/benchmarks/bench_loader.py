@@ -64,7 +64,7 @@ def lightning_run(workdir: Path, epochs: int, batch: int) -> dict[str, Any]:
     from lightning.pytorch.profilers import SimpleProfiler
 
     from seizure_lightning.data.contextual import ContextualClipDataModule
-    from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+    from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
 
     dm = ContextualClipDataModule(
         frames=FRAMES_TINY, backbone=BACKBONE_TINY, synth={"preset": "tiny", "seed": 0},
@@ -75,8 +75,8 @@ def lightning_run(workdir: Path, epochs: int, batch: int) -> dict[str, Any]:
     dm.prepare_data()  # synthetic data + descriptor cache, once (reused afterwards)
     prepare_s = time.perf_counter() - t0
     dm.setup("fit")
-    module = DenoisingPretrainModule(encoder={**PAPER_ENCODER, "input_dim": 512}, seed=0,
-                                     scheduler=None)
+    module = DenoisingPretrainModule(encoder=PAPER_ENCODER, input={"descriptor_dim": 512},
+                                     seed=0, scheduler=None)
     module.set_special_descriptors(*dm.special_descriptors())
     precision = "bf16-mixed" if cpu_supports_bf16() else "32-true"
     profiler = SimpleProfiler()

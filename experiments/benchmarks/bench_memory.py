@@ -56,7 +56,7 @@ def child(cache_dir: Path, batch: int, epochs: int) -> dict[str, Any]:
     """``epochs`` pre-training epochs over every clip of ``cache_dir``; memory figures."""
     import torch
 
-    from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+    from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
 
     torch.manual_seed(0)
     cache, sampler, loader = cache_loader(cache_dir, batch)

@@ -36,7 +36,7 @@ from seizure_lightning.features.frame_encoder import (
     FrameEncoderConfig,
     build_backbone,
 )
-from seizure_lightning.modules.pretrain import DenoisingPretrainModule
+from seizure_lightning.lightning_modules.masked_pretraining import DenoisingPretrainModule
 
 TARGET_SPEEDUP = 12.0  # issue 9
 TARGET_GPU_PEAK_FRACTION = 0.40  # issue 9: paper config clips/s in bf16 >= 40% of bf16 peak
@@ -150,7 +150,7 @@ def step_flops(batch: int, seq_len: int) -> tuple[int, int]:
     """(counted FLOPs of one train step, trainable params) at model=paper, on the meta device."""
     with torch.device("meta"):
         module = DenoisingPretrainModule()
-        x = torch.randn(batch, seq_len, module.encoder.config.input_dim)
+        x = torch.randn(batch, seq_len, module.input_representation.config.descriptor_dim)
 
         def run() -> None:
             ((module(x, None) - x).pow(2).sum(-1).mean()).backward()

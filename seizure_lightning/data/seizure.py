@@ -163,7 +163,7 @@ def subject_statistics(cache, records: Sequence[Any]) -> dict[str, tuple[np.ndar
     """Per item: the mean and standard deviation [D] of every frame of its subject's videos
     (crop 0; label-free). A record without a subject id is its own subject. Standardising each
     patient by their own statistics removes what is constant for a patient (the room, the
-    camera, the patient's look) and leaves how the descriptors change (``model.subject_norm``;
+    camera, the patient's look) and leaves how the descriptors change (``data.subject_norm``;
     transductive: it uses the held-out patient's own unlabelled frames)."""
     groups: dict[str, list[str]] = {}
     for r in records:

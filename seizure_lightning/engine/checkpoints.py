@@ -143,8 +143,8 @@ class BestCheckpoint(ModelCheckpoint):
     """Lightning's ``ModelCheckpoint``, whose best (top-k) checkpoint is chosen among the epochs
     from ``start_epoch`` on only (``last.ckpt`` is written every epoch as before).
 
-    With LP-FT (``model.head_warmup_epochs``) the first epochs train a linear head on a frozen
-    encoder. Such a half-trained head is unsure of everything, and on 3-4 inner validation
+    With LP-FT (``model.finetune.head_warmup_epochs``) the first epochs train a linear head on a
+    frozen encoder. Such a half-trained head is unsure of everything, and on 3-4 inner validation
     patients an unsure model can have the lowest cross-entropy: "best by validation loss" then
     tests the warmup's probe instead of the fine-tuned model. The warmup
     is part of the training recipe, not a candidate model.

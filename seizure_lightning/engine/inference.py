@@ -19,7 +19,7 @@ import torch
 from seizure_lightning.constants import LABELS
 from seizure_lightning.evaluation.aggregate import video_probabilities, windows_frame
 from seizure_lightning.evaluation.decision import decide
-from seizure_lightning.modules.classifier import ClassifierModule
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
 
 #: where a classifier checkpoint keeps what ``predict`` needs besides the weights: the frames,
 #: backbone and window settings of its inputs, and its fold's decision rule

@@ -125,10 +125,18 @@ def optimizer_factory(cfg: DictConfig):
     return instantiate(node)
 
 
+#: keys of a ``model`` node that the fold runner reads, not the module
+RUNNER_KEYS = ("name", "from_scratch")
+
+
 def build_module(node: DictConfig, cfg: DictConfig) -> pl.LightningModule:
-    """Instantiate a LightningModule node (``model``, ``pretrain.module``) with the run's
-    ``_partial_`` optimizer and schedule; its nested config nodes reach the module as they are
-    (the module instantiates its own parts, so a checkpoint alone rebuilds it)."""
+    """Instantiate a LightningModule node (``model``, ``pretrain.module``; without its
+    :data:`RUNNER_KEYS`) with the run's ``_partial_`` optimizer and schedule; its nested config
+    nodes reach the module as they are (the module instantiates its own parts, so a checkpoint
+    alone rebuilds it)."""
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    return instantiate(node, optimizer=optimizer_factory(cfg), scheduler=scheduler,
+    fields = OmegaConf.to_container(node, resolve=True)
+    for key in RUNNER_KEYS:
+        fields.pop(key, None)
+    return instantiate(fields, optimizer=optimizer_factory(cfg), scheduler=scheduler,
                        _recursive_=False)

@@ -11,8 +11,8 @@ from a window makes a classifier trained on a few patients learn the patients.
 
 ``CACHE`` is the seizure videos' descriptor cache folder (``cache/<key>`` under the run's root;
 its ``meta.json`` names the extraction). Representations: the raw descriptors;
-``input_norm=window`` and ``=diff``; the pre-trained encoder (``--encoder``) and the same
-architecture with random weights. Prints JSON.
+``model.input.kind=window`` and ``=energy``; the pre-trained encoder (``--encoder``, on its own
+input representation) and the same architecture with random weights. Prints JSON.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 from seizure_lightning.data.feature_cache import FeatureCache
 from seizure_lightning.data.windows import take_window, window_starts
 from seizure_lightning.models.encoder_export import load_encoder_export
-from seizure_lightning.models.input_norm import normalize_window
+from seizure_lightning.models.input_representation import InputRepresentation
 from seizure_lightning.models.sequence_encoder import SequenceEncoder
 from seizure_lightning.utils.io import atomic_write_text
 
@@ -95,21 +95,26 @@ def probe(x: torch.Tensor, subjects: list[str], videos: list[str], l2: float = 1
 def representations(
     feats: torch.Tensor, masks: torch.Tensor, encoder_path: Path | None = None
 ) -> dict[str, torch.Tensor]:
-    """Pooled window features: raw, ``window``- and ``diff``-normalised and, with an encoder
-    export, its output and that of the same architecture with random weights."""
-    reps = {
-        "raw": pool(feats, masks),
-        "window": pool(normalize_window(feats, masks, "window"), masks),
-        "diff": pool(normalize_window(feats, masks, "diff").abs(), masks),
-    }
+    """Pooled window features: raw, the ``window`` and ``energy`` input representations and,
+    with an encoder export, its output (on its own input representation) and that of the same
+    architecture with random weights."""
+    dim = feats.shape[-1]
+    reps = {"raw": pool(feats, masks)}
+    for kind in ("window", "energy"):
+        reps[kind] = pool(InputRepresentation(kind=kind, descriptor_dim=dim)(feats, masks).values,
+                          masks)
     if encoder_path is not None:
-        encoder, _ = load_encoder_export(encoder_path)
+        encoder, meta = load_encoder_export(encoder_path)
+        rep = InputRepresentation(meta["input_config"])
         random = SequenceEncoder(encoder.config)
         with torch.no_grad():
             for name, enc in (("pretrained_encoder", encoder), ("random_encoder", random)):
                 enc.eval()
-                reps[name] = pool(torch.cat([enc(feats[i:i + 32], masks[i:i + 32])
-                                             for i in range(0, len(feats), 32)]), masks)
+                hidden = []
+                for i in range(0, len(feats), 32):
+                    represented = rep(feats[i:i + 32], masks[i:i + 32])
+                    hidden.append(enc(represented.values, masks[i:i + 32], represented.gaps))
+                reps[name] = pool(torch.cat(hidden), masks)
     return reps
 
 

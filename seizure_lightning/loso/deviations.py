@@ -18,14 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 PAPER_FINETUNE: dict[str, Any] = {
     "trainer.max_epochs": 50,
     "data.batch_size": 16,
-    "model.lr": 0.005,
-    "model.dropout": 0.5,
+    "model.finetune.lr": 0.005,
+    "model.head.dropout": 0.5,
     "trainer.gradient_clip_val": None,
     "data.split.val_fraction": 0.0,
     "loso.decision": "argmax",
     "loso.checkpoint": "last",
     "backbone.arch": "resnet152",
-    "model.encoder.input_norm": "none",
+    "model.input.kind": "none",
 }
 PAPER_ENCODER = {"d_model": 1024, "num_layers": 6, "num_heads": 8, "ffn_dim": 4096}
 #: the paper's pre-training, as recorded in an encoder export's ``recipe``
@@ -37,7 +37,6 @@ PAPER_PRETRAIN: dict[str, Any] = {
     "backbone_arch": "resnet152",
     "lr": 0.01,
     "max_epochs": 60,
-    "huber_delta": None,
 }
 
 
@@ -59,10 +58,6 @@ def _get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
 def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
     """Fine-tuning settings of one fold's composed config that are not the paper's."""
     out = []
-    if _get(cfg, "data.split.train_per_class") is not None:
-        out.append(f"trained on at most {_get(cfg, 'data.split.train_per_class')} patients per "
-                   "class of each fold's training patients (data.split.train_per_class: label "
-                   "efficiency)")
     sizes = {k: _get(cfg, f"model.encoder.{k}") for k in PAPER_ENCODER}
     if sizes["d_model"] is None:
         return [*out, f"model {_get(cfg, 'model.name')}: a baseline, not the paper's Transformer"]
@@ -71,7 +66,7 @@ def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
                    + " (the paper: 1024 / 6 layers / 8 heads / FFN 4096)")
     if not _get(cfg, "model.init_from"):
         out.append("no pre-training: the encoder starts from random weights")
-    if _get(cfg, "model.freeze_encoder"):
+    if _get(cfg, "model.finetune.freeze_encoder"):
         out.append("encoder frozen: only the head learns (a linear probe)")
     for key, paper in PAPER_FINETUNE.items():
         value = _get(cfg, key, ABSENT)
@@ -80,20 +75,22 @@ def finetune_deviations(cfg: Mapping[str, Any]) -> list[str]:
         if value != paper and not (isinstance(paper, float) and value is not None
                                    and float(value) == paper):
             out.append(f"{key}={value} (the paper: {paper})")
-    if _get(cfg, "model.subject_norm"):
+    if _get(cfg, "data.subject_norm"):
         out.append("each patient's descriptors standardised by their own statistics "
-                   "(model.subject_norm)")
-    if _get(cfg, "model.motion_stats"):
+                   "(data.subject_norm)")
+    if _get(cfg, "model.head.motion_stats"):
         out.append("the head also reads each window's log mean / std of the motion energy "
-                   "(model.motion_stats)")
-    if _get(cfg, "model.head_lr") is not None:
-        out.append(f"the head learns at its own rate {_get(cfg, 'model.head_lr')} (model.head_lr)")
-    if _get(cfg, "model.head_warmup_epochs"):
-        out.append(f"encoder frozen for the first {_get(cfg, 'model.head_warmup_epochs')} epochs "
-                   "while the head learns, then fine-tuned (LP-FT, model.head_warmup_epochs)")
-    if _get(cfg, "model.centered_head"):
+                   "(model.head.motion_stats)")
+    if _get(cfg, "model.finetune.head_lr") is not None:
+        out.append(f"the head learns at its own rate {_get(cfg, 'model.finetune.head_lr')} "
+                   "(model.finetune.head_lr)")
+    if _get(cfg, "model.finetune.head_warmup_epochs"):
+        out.append(f"encoder frozen for the first {_get(cfg, 'model.finetune.head_warmup_epochs')}"
+                   " epochs while the head learns, then fine-tuned (LP-FT, "
+                   "model.finetune.head_warmup_epochs)")
+    if _get(cfg, "model.head.centered"):
         out.append("the head reads batch-standardised inputs and starts from zero weights "
-                   "(model.centered_head)")
+                   "(model.head.centered)")
     if _get(cfg, "model.encoder.gap_marker"):
         out.append("the encoder marks positions of undefined motion with a token type "
                    "(model.encoder.gap_marker)")
@@ -113,7 +110,7 @@ def pretrain_deviations(recipe: Mapping[str, Any] | None) -> list[str]:
         "pre-training loss: mean over positions (the paper's eq. 1 sums them; same AdamW update)"
     ]
     for key, paper in PAPER_PRETRAIN.items():
-        if key not in recipe and key in ("lr", "max_epochs", "huber_delta"):
+        if key not in recipe and key in ("lr", "max_epochs"):
             continue  # an export written before they were recorded
         value = recipe.get(key)
         if key == "crop_mode":

@@ -45,6 +45,7 @@ from seizure_lightning.evaluation.fold_record import (
     Timings,
     record_path,
 )
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
 from seizure_lightning.loso.diagnose import SCORE_COLUMNS
 from seizure_lightning.loso.select import (
     best_candidate,
@@ -55,7 +56,6 @@ from seizure_lightning.loso.select import (
 from seizure_lightning.loso.splits import check_pretrain_overlap, class_weights
 from seizure_lightning.loso.threshold import check_decision, fold_decision
 from seizure_lightning.models.encoder_export import load_encoder_export
-from seizure_lightning.modules.classifier import ClassifierModule
 from seizure_lightning.utils.io import atomic_copy, atomic_write_json
 from seizure_lightning.utils.logging import get_logger, global_rank
 
@@ -152,7 +152,7 @@ def input_settings(cfg: DictConfig) -> dict[str, Any]:
         "backbone": OmegaConf.to_container(cfg.backbone, resolve=True),
         "window": int(cfg.data.window),
         "stride": int(cfg.data.test_stride),
-        "subject_norm": bool(cfg.model.get("subject_norm", False)),
+        "subject_norm": bool(cfg.data.get("subject_norm", False)),
     }
 
 
@@ -173,7 +173,7 @@ def train(cfg: DictConfig, run_dir: Path, config_hash: str | None,
     """Fit the classifier of ``cfg`` on the fold's training subjects; its checkpoints go to
     ``run_dir/checkpoints`` (``config_hash``: recorded there, and only a checkpoint of the same
     config is resumed). ``timings["fit"]`` accumulates the seconds spent in ``trainer.fit``."""
-    datamodule = build_datamodule(cfg, subject_norm=bool(cfg.model.get("subject_norm", False)))
+    datamodule = build_datamodule(cfg)
     module = build_module(cfg.model, cfg)  # class weights: from the training fold, after setup
     metadata = {CKPT_KEY: input_settings(cfg)}
     if config_hash is not None:

@@ -2,8 +2,8 @@
 (learning rates, epochs, any config key) is trained on the fold's training subjects and scored
 on its inner validation subjects; the best one is tested. The test subject is never looked at.
 
-A grid value ``"*k"`` scales the config's own value (``model.lr: ["*0.3", "*1", "*3"]`` tries
-each model's rate around its own default).
+A grid value ``"*k"`` scales the config's own value (``model.finetune.lr: ["*0.3", "*1", "*3"]``
+tries each model's rate around its own default).
 """
 
 from __future__ import annotations

@@ -139,22 +139,6 @@ def inner_validation_subjects(
     return natural_sorted(chosen)
 
 
-def fewer_subjects_per_class(subject_labels: Mapping[str, str], per_class: int,
-                             seed: int = 0) -> list[str]:
-    """At most ``per_class`` subjects of each class, drawn at random (deterministic in ``seed``),
-    naturally sorted: the labelled training set of a label-efficiency experiment. The same draw
-    for every model of a sweep, so pre-trained and scratch models train on the same patients."""
-    if per_class < 1:
-        raise ValueError(f"data.split.train_per_class must be >= 1, got {per_class}")
-    by_class = _subjects_by_class(subject_labels)
-    rng = np.random.default_rng(seed + 1)
-    chosen: list[str] = []
-    for label in sorted(by_class):
-        members = natural_sorted(by_class[label])
-        chosen.extend(members[i] for i in sorted(rng.permutation(len(members))[:per_class]))
-    return natural_sorted(chosen)
-
-
 @dataclass(frozen=True)
 class SubjectSplit:
     """A fold's subjects: the test subject, inner validation subjects drawn from the training
@@ -164,8 +148,6 @@ class SubjectSplit:
 
     val_fraction: float = 0.15
     seed: int = 0
-    # label efficiency: at most this many training subjects per class (None: all of them)
-    train_per_class: int | None = None
 
     def __call__(self, records: Sequence[Any], test_subject: str | None) -> dict[str, list[str]]:
         subjects = loso_subjects(_subject_of(r) for r in records)
@@ -177,10 +159,6 @@ class SubjectSplit:
         val = inner_validation_subjects(subject_majority_labels(rest), self.val_fraction,
                                         self.seed)
         train = [s for s in subjects if s not in test and s not in val]
-        if self.train_per_class is not None:
-            labels = subject_majority_labels(rest)
-            train = fewer_subjects_per_class({s: labels[s] for s in train},
-                                             self.train_per_class, self.seed)
         assert_no_subject_leakage(train, test, what="train/test")
         assert_no_subject_leakage(val, test, what="validation/test")
         assert_no_subject_leakage(train, val, what="train/validation")

@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 from seizure_lightning.engine.inference import predict_videos
 from seizure_lightning.evaluation.decision import DECISIONS, choose_threshold
 from seizure_lightning.evaluation.fold_record import Decision
-from seizure_lightning.modules.classifier import ClassifierModule
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)

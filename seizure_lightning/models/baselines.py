@@ -1,16 +1,18 @@
 """Baseline backbones with the same interface as :class:`SequenceEncoder`.
 
-Every backbone maps ``features [B, L, D]`` + ``attention_mask [B, L]`` to hidden states
-``[B, L, output_dim]``; the classifier pools them over valid positions (mean or first), applies
-dropout and a linear head. So ``model.encoder._target_`` swaps the sequence model and nothing else:
+Every backbone maps the represented window ``features [B, L, input_dim]`` + ``attention_mask
+[B, L]`` (+ ``gaps [B, L]``, which only the Transformer reads) to hidden states ``[B, L,
+output_dim]``; the classifier averages them over valid positions, applies dropout and a linear
+head. So ``model.encoder._target_`` swaps the sequence model and nothing else:
 
 - ``meanpool_linear``: :class:`MeanPoolLinear` passes descriptors through; with mean pooling the
   classifier is exactly "mean descriptor over valid frames -> linear".
-- ``lstm``: :class:`LSTMClassifier` runs a (bi-)LSTM over the descriptors; pads are skipped
+- ``lstm``: :class:`LSTMEncoder` runs a (bi-)LSTM over the descriptors; pads are skipped
   (packed sequence) and their outputs are zero.
 - ``motion_spectrum``: :class:`MotionSpectrum`, a hand-crafted temporal baseline: the spectrum of
   the frame-to-frame descriptor change ("motion energy"), as in clinical video analysis of
-  movement frequency. It returns window features ``[B, output_dim]`` (already pooled).
+  movement frequency (of the raw descriptors: ``model.input.kind=none``). It returns window
+  features ``[B, output_dim]`` (already pooled).
 """
 
 from __future__ import annotations
@@ -23,37 +25,25 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seizure_lightning.models.input_norm import (
-    DEFAULT_FLOOR,
-    check_input_norm,
-    normalize_window,
-    representation_dim,
-)
 from seizure_lightning.utils.config import config_from_dict
 
 
 @dataclass
 class MeanPoolConfig:
-    """Config of :class:`MeanPoolLinear` (only the descriptor width)."""
+    """Config of :class:`MeanPoolLinear` (only the input width)."""
 
     input_dim: int = 2048
 
 
 @dataclass
 class LSTMConfig:
-    """Config of :class:`LSTMClassifier`."""
+    """Config of :class:`LSTMEncoder`."""
 
     input_dim: int = 2048
     hidden_size: int = 256
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.0
-    # "none" | "window" | "diff" | "energy": per-window representation (input_norm.py)
-    input_norm: str = "none"
-    input_norm_floor: float = DEFAULT_FLOOR
-
-    def __post_init__(self) -> None:
-        check_input_norm(self.input_norm)
 
 
 def lengths_from_mask(attention_mask: Tensor) -> Tensor:
@@ -79,15 +69,16 @@ class MeanPoolLinear(nn.Module):
     def output_dim(self) -> int:
         return self.config.input_dim
 
-    def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    def forward(self, features: Tensor, attention_mask: Tensor | None = None,
+                gaps: Tensor | None = None) -> Tensor:
         return features
 
     def num_trainable_parameters(self) -> int:
         return 0
 
 
-class LSTMClassifier(nn.Module):
-    """(Bi-)LSTM over descriptors; outputs at pad positions are zero."""
+class LSTMEncoder(nn.Module):
+    """(Bi-)LSTM over the represented frames; outputs at pad positions are zero."""
 
     def __init__(
         self, config: LSTMConfig | Mapping[str, Any] | None = None, **fields: Any
@@ -95,7 +86,7 @@ class LSTMClassifier(nn.Module):
         super().__init__()
         self.config = config = config_from_dict(LSTMConfig, fields or config)
         self.lstm = nn.LSTM(
-            input_size=representation_dim(config.input_norm, config.input_dim),
+            input_size=config.input_dim,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
             bidirectional=config.bidirectional,
@@ -107,15 +98,11 @@ class LSTMClassifier(nn.Module):
     def output_dim(self) -> int:
         return self.config.hidden_size * (2 if self.config.bidirectional else 1)
 
-    def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    def forward(self, features: Tensor, attention_mask: Tensor | None = None,
+                gaps: Tensor | None = None) -> Tensor:
         seq_len = features.shape[1]
         if attention_mask is None:
-            mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
-            out, _ = self.lstm(normalize_window(features, mask, self.config.input_norm,
-                                                floor=self.config.input_norm_floor))
-            return out
-        features = normalize_window(features, attention_mask, self.config.input_norm,
-                                    floor=self.config.input_norm_floor)
+            return self.lstm(features)[0]
         lengths = lengths_from_mask(attention_mask).clamp(min=1).cpu()
         packed = pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
@@ -156,7 +143,8 @@ class MotionSpectrum(nn.Module):
     def output_dim(self) -> int:
         return self.config.bands + 2
 
-    def forward(self, features: Tensor, attention_mask: Tensor) -> Tensor:
+    def forward(self, features: Tensor, attention_mask: Tensor,
+                gaps: Tensor | None = None) -> Tensor:
         mask = attention_mask.to(torch.bool)
         pair = mask[:, 1:] & mask[:, :-1]
         energy = (features[:, 1:] - features[:, :-1]).float().norm(dim=-1) * pair

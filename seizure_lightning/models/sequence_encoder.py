@@ -5,9 +5,8 @@ A linear projection ``input_dim -> d_model`` feeds a HuggingFace ``BertModel`` t
 4-entry word-embedding table that is never read (``BertModel`` always builds one; it is frozen so
 that DDP does not see an unused trainable parameter). Built from a config only: nothing is
 downloaded. ``SequenceEncoderConfig()`` is the paper's ``model=paper`` (about 78M trainable
-parameters including the input projection). ``input_norm`` (``"window"``, ``"diff"``) represents
-each window by its own standardised frames or frame-to-frame changes before the projection
-(``models/input_norm.py``); the paper's is ``"none"``.
+parameters including the input projection). It reads the window as the input representation
+(``models/input_representation.py``) gives it: ``input_dim`` is the representation's width.
 """
 
 from __future__ import annotations
@@ -21,13 +20,6 @@ import torch
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel
 
-from seizure_lightning.models.input_norm import (
-    DEFAULT_FLOOR,
-    check_input_norm,
-    frame_differences,
-    normalize_window,
-    representation_dim,
-)
 from seizure_lightning.utils.config import config_from_dict, to_primitive
 
 _SPECIAL_VOCAB = 4  # a few special ids only: the table exists but inputs_embeds bypasses it
@@ -48,18 +40,12 @@ class SequenceEncoderConfig:
     layer_norm_eps: float = 1e-12
     attn_implementation: str = "sdpa"
     initializer_range: float = 0.02
-    # "none" (paper) | "window" | "diff" | "energy": per-window representation (input_norm.py)
-    input_norm: str = "none"
-    # RMS floor of the window/diff standardisation, relative to the window's descriptor level
-    input_norm_floor: float = DEFAULT_FLOOR
-    # ``diff`` / ``energy``: mark the positions whose change is undefined (the first frame, and
-    # r(MASK) frames and their successors in a corrupted pre-training input) with BERT's token
-    # type 1, so a gap is not read as a frame that moved by the window's average amount.
-    # False = the encoder before it had the marker (and the paper's: it has no gaps)
+    # mark the positions whose value the input representation leaves undefined (``energy``: the
+    # first frame, r(MASK) frames and their successors) with BERT's token type 1, so a gap is not
+    # read as a frame that moved by the window's average amount (the paper's has no gaps)
     gap_marker: bool = False
 
     def __post_init__(self) -> None:
-        check_input_norm(self.input_norm)
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})"
@@ -105,7 +91,7 @@ class SequenceEncoder(nn.Module):
         super().__init__()
         config = config_from_dict(SequenceEncoderConfig, fields or config)
         self.config = config
-        self.input_proj = nn.Linear(self.representation_dim, config.d_model)
+        self.input_proj = nn.Linear(config.input_dim, config.d_model)
         self.bert = BertModel(config.to_bert_config(), add_pooling_layer=False)
         self.bert.embeddings.word_embeddings.requires_grad_(False)
         self._init_input_proj()
@@ -115,11 +101,6 @@ class SequenceEncoder(nn.Module):
         """Width of the returned hidden states."""
         return self.config.d_model
 
-    @property
-    def representation_dim(self) -> int:
-        """Width of what the input projection sees (``input_dim``; 1 for ``energy``)."""
-        return representation_dim(self.config.input_norm, self.config.input_dim)
-
     def _init_input_proj(self) -> None:
         if self.input_proj.weight.is_meta:
             return
@@ -127,14 +108,11 @@ class SequenceEncoder(nn.Module):
         nn.init.zeros_(self.input_proj.bias)
 
     def forward(
-        self,
-        features: Tensor,
-        attention_mask: Tensor | None = None,
-        stats_mask: Tensor | None = None,
+        self, features: Tensor, attention_mask: Tensor | None = None, gaps: Tensor | None = None
     ) -> Tensor:
-        """Last hidden state ``[B, L, d_model]``; positions with ``attention_mask`` False are
-        neither attended to nor meaningful in the output. ``stats_mask``: the frames the
-        ``input_norm`` statistics come from (default: the valid ones)."""
+        """Last hidden state ``[B, L, d_model]`` of the represented window ``features``;
+        positions with ``attention_mask`` False are neither attended to nor meaningful in the
+        output. ``gaps`` (``[B, L]``, 1 at undefined positions) are read with ``gap_marker``."""
         if features.shape[1] > self.config.max_positions:
             raise ValueError(
                 f"sequence length {features.shape[1]} exceeds max_positions "
@@ -142,46 +120,41 @@ class SequenceEncoder(nn.Module):
             )
         if attention_mask is not None:
             attention_mask = attention_mask.to(torch.bool)
-        embeds = self.input_proj(self.normalize(features, attention_mask, stats_mask))
-        gaps = self.gaps(features, attention_mask, stats_mask) if self.config.gap_marker else None
+        token_types = None
+        if self.config.gap_marker:
+            token_types = (torch.zeros(features.shape[:2], dtype=torch.long, device=features.device)
+                           if gaps is None else gaps.long())
         out = self.bert(
-            inputs_embeds=embeds,
+            inputs_embeds=self.input_proj(features),
             attention_mask=attention_mask,
-            token_type_ids=gaps,
+            token_type_ids=token_types,
             return_dict=True,
         )
         return out.last_hidden_state
 
-    def normalize(
-        self, features: Tensor, attention_mask: Tensor | None, stats_mask: Tensor | None = None
-    ) -> Tensor:
-        """The descriptors as the projection sees them (``config.input_norm``)."""
-        if self.config.input_norm == "none":
-            return features
-        if attention_mask is None:
-            attention_mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
-        return normalize_window(features, attention_mask, self.config.input_norm, stats_mask,
-                                self.config.input_norm_floor)
-
-    def gaps(
-        self, features: Tensor, attention_mask: Tensor | None, stats_mask: Tensor | None = None
-    ) -> Tensor:
-        """Token types ``[B, L]`` (long): 1 at valid positions whose frame-to-frame change is
-        undefined under ``diff`` / ``energy`` (see ``gap_marker``), 0 elsewhere."""
-        valid = (
-            torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
-            if attention_mask is None
-            else attention_mask.to(torch.bool)
-        )
-        if self.config.input_norm not in ("diff", "energy"):
-            return torch.zeros_like(valid, dtype=torch.long)
-        real = valid if stats_mask is None else valid & stats_mask.to(torch.bool)
-        _, defined = frame_differences(features[..., :1], real)
-        return (valid & ~defined).long()
-
     def num_trainable_parameters(self) -> int:
         """Number of parameters with ``requires_grad`` (input projection included)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+#: ``model.encoder._target_`` when a node has none
+SEQUENCE_ENCODER_TARGET = f"{SequenceEncoder.__module__}.{SequenceEncoder.__name__}"
+
+
+def encoder_node(node: Mapping[str, Any] | None, input_dim: int | None = None) -> tuple[dict, bool]:
+    """``(fields, compile)`` of a ``model.encoder`` node: its ``_target_`` (default
+    :class:`SequenceEncoder`) and fields, and whether to ``torch.compile`` the model (the node's
+    ``compile``, taken out). ``input_dim``: the input representation's width, filled in (a
+    given one must agree)."""
+    fields = to_primitive(dict(node or {}))
+    fields.setdefault("_target_", SEQUENCE_ENCODER_TARGET)
+    compile_model = bool(fields.pop("compile", False))
+    if input_dim is not None:
+        given = fields.setdefault("input_dim", input_dim)
+        if int(given) != input_dim:
+            raise ValueError(f"model.encoder.input_dim={given} but the input representation is "
+                             f"{input_dim} wide (model.input sets it: leave it out)")
+    return fields, compile_model
 
 
 def sequence_encoder_fields(node: Mapping[str, Any] | None) -> dict[str, Any]:

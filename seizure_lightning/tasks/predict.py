@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from seizure_lightning.engine.inference import CKPT_KEY, predict_videos
 from seizure_lightning.engine.trainer import build_datamodule, build_trainer
 from seizure_lightning.evaluation.fold_record import Decision
-from seizure_lightning.modules.classifier import ClassifierModule
+from seizure_lightning.lightning_modules.classifier import ClassifierModule
 from seizure_lightning.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from seizure_lightning.utils.logging import get_logger
 

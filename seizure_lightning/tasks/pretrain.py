@@ -69,7 +69,6 @@ def recipe(cfg: DictConfig, metrics: dict[str, float]) -> dict:
         "backbone_arch": str(cfg.backbone.arch),
         "max_epochs": int(cfg.trainer.max_epochs),
         "lr": float(cfg.optimizer.lr),
-        "huber_delta": cfg.pretrain.module.corruption.get("huber_delta"),
         "pretext_ratio": metrics.get("val/pretext/ratio"),
     }
 

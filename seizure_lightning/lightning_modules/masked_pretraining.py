@@ -3,13 +3,15 @@
 Each batch (``features``, ``attention_mask``, ``index``; ``data/datasets.py``) is corrupted on the fly: per sample, a span of frames
 is relocated and a fraction of frames is replaced by r(MASK) (``data/corruption.py``), seeded by
 ``(seed, epoch, dataset index)`` so runs and resumes are reproducible. A linear head regresses the
-ORIGINAL descriptor at every position (with ``encoder.input_norm="window"``: standardised like the
-encoder's input, by the mean and RMS of the window's real, unmasked frames). Checkpoints hold
-only primitive types and tensors, so they load with ``torch.load(weights_only=True)``.
+ORIGINAL descriptors at every position, in the input representation the encoder reads them in
+(``model.input``: e.g. standardised by the mean and RMS of the window's real, unmasked frames).
+Checkpoints hold only primitive types and tensors, so they load with
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,20 +31,20 @@ from seizure_lightning.data.corruption import (
     corrupted_positions,
     interpolate_missing,
 )
-from seizure_lightning.models.encoder_export import save_encoder_export
-from seizure_lightning.models.input_norm import (
-    frame_differences,
-    normalize_window,
-    representation_target,
-)
-from seizure_lightning.models.sequence_encoder import SequenceEncoder, sequence_encoder_fields
-from seizure_lightning.modules.optim import (
+from seizure_lightning.lightning_modules.optim import (
     OptimizerFactory,
     SchedulerFactory,
     log_learning_rate,
     optimizers_and_schedule,
 )
-from seizure_lightning.utils.config import merge_options
+from seizure_lightning.models.encoder_export import save_encoder_export
+from seizure_lightning.models.input_representation import InputConfig, InputRepresentation
+from seizure_lightning.models.sequence_encoder import (
+    SequenceEncoder,
+    encoder_node,
+    sequence_encoder_fields,
+)
+from seizure_lightning.utils.config import config_from_dict, merge_options
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -58,19 +60,12 @@ CORRUPTION_DEFAULTS: dict[str, Any] = {
     "permute": True,
     "mask": True,
     "loss_on": "all",
-    "huber_delta": None,
 }
 
 
-def position_error(pred: Tensor, target: Tensor, huber_delta: float | None = None) -> Tensor:
-    """Per-position regression error ``[B, L]``: the squared L2 distance (``huber_delta`` None,
-    the paper's eq. 1), or twice the Huber loss summed over dimensions, which is the same below
-    ``huber_delta`` and grows linearly beyond it (a target of hundreds of standard deviations,
-    a brief movement in a still clip that fell in the corrupted frames, then weighs like a
-    large error, not like its square: docs/evaluation.md)."""
-    if huber_delta is None:
-        return (pred - target).pow(2).sum(-1)
-    return 2.0 * F.huber_loss(pred, target, reduction="none", delta=float(huber_delta)).sum(-1)
+def position_error(pred: Tensor, target: Tensor) -> Tensor:
+    """Per-position regression error ``[B, L]``: the squared L2 distance (the paper's eq. 1)."""
+    return (pred - target).pow(2).sum(-1)
 
 
 def masked_mean(values: Tensor, select: Tensor) -> Tensor:
@@ -85,11 +80,11 @@ class DenoisingPretrainModule(pl.LightningModule):
 
     Args:
         encoder: :class:`SequenceEncoderConfig` fields (defaults: the paper's model), optionally
-            with a ``_target_`` naming :class:`SequenceEncoder` (the ``model.encoder`` node).
+            with a ``_target_`` naming :class:`SequenceEncoder` and ``compile`` (the
+            ``model.encoder`` node); ``input_dim`` is the input representation's width.
+        input: the input representation (:class:`InputConfig`, the ``model.input`` node).
         corruption: ``span`` (30), ``mask_ratio`` (0.15), ``permute`` (True), ``mask`` (True),
-            ``loss_on`` ("all": every non-pad position; "corrupted": moved or masked ones only),
-            ``huber_delta`` (None: squared L2, the paper's; a number: the robust loss of
-            :func:`position_error` for the gradient; the logged pretext figures stay squared L2).
+            ``loss_on`` ("all": every non-pad position; "corrupted": moved or masked ones only).
         optimizer: a partial optimizer taking param groups (Hydra ``_partial_: true``);
             None = AdamW(lr 0.01, weight decay 1e-4), the paper's. Biases and norm weights get no
             weight decay.
@@ -97,43 +92,44 @@ class DenoisingPretrainModule(pl.LightningModule):
             ``optim.lr_schedule``), stepped per optimizer step over
             ``trainer.estimated_stepping_batches``; None = a constant rate.
         seed: base seed of the per-sample corruption.
-        compile: ``torch.compile`` the encoder (in place; state-dict keys unchanged).
     """
 
     def __init__(
         self,
         encoder: Mapping[str, Any] | None = None,
+        input: Mapping[str, Any] | None = None,
         corruption: Mapping[str, Any] | None = None,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         seed: int = 0,
-        compile: bool = False,
     ) -> None:
         super().__init__()
-        encoder = sequence_encoder_fields(encoder)
+        self.input_representation = InputRepresentation(config_from_dict(InputConfig, input))
+        width = self.input_representation.output_dim
+        fields, compile_model = encoder_node(encoder, width)
+        config = sequence_encoder_fields(fields)
+        encoder = {**config, "compile": compile_model}
+        input = dataclasses.asdict(self.input_representation.config)
         corruption = merge_options("corruption", corruption, CORRUPTION_DEFAULTS)
-        seed, compile = int(seed), bool(compile)
+        seed = int(seed)
         if corruption["loss_on"] not in ("all", "corrupted"):
             raise ValueError(
                 f"corruption.loss_on must be 'all' or 'corrupted', got {corruption['loss_on']!r}"
             )
-        delta = corruption["huber_delta"]
-        if delta is not None and not float(delta) > 0:
-            raise ValueError(f"corruption.huber_delta must be null or > 0, got {delta!r}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
 
-        self.encoder = SequenceEncoder(**encoder)
-        dim = self.encoder.config.input_dim
+        self.encoder = SequenceEncoder(config)
+        dim = self.input_representation.config.descriptor_dim
         # the head regresses the original window in the encoder's representation
-        self.head = nn.Linear(self.encoder.output_dim, self.encoder.representation_dim)
+        self.head = nn.Linear(self.encoder.output_dim, width)
         self.register_buffer("mask_descriptor", torch.zeros(dim))
         self.register_buffer("pad_descriptor", torch.zeros(dim))
         # running mean of the training targets: the "predict the mean" baseline's prediction
-        self.register_buffer("mean_descriptor", torch.zeros(self.encoder.representation_dim))
+        self.register_buffer("mean_descriptor", torch.zeros(width))
         self.register_buffer("mean_count", torch.zeros((), dtype=torch.float64))
-        if compile:
+        if compile_model:
             self.encoder.compile()
         # epoch means of each predictor's loss on each kind of position (DDP-synchronised)
         self.pretext = nn.ModuleDict({
@@ -168,9 +164,10 @@ class DenoisingPretrainModule(pl.LightningModule):
     def forward(
         self, features: Tensor, attention_mask: Tensor, stats_mask: Tensor | None = None
     ) -> Tensor:
-        """Reconstructed descriptors ``[B, L, input_dim]`` (``stats_mask``: see
-        :meth:`SequenceEncoder.forward`)."""
-        return self.head(self.encoder(features, attention_mask, stats_mask))
+        """Reconstructed descriptors ``[B, L, width]`` in the input representation
+        (``stats_mask``: the real frames, see :meth:`InputRepresentation.forward`)."""
+        represented = self.input_representation(features, attention_mask, stats_mask)
+        return self.head(self.encoder(represented.values, attention_mask, represented.gaps))
 
     def corrupt(
         self, batch: Mapping[str, Tensor], epoch: int, stream: int
@@ -195,11 +192,8 @@ class DenoisingPretrainModule(pl.LightningModule):
 
     def target(self, original: Tensor, inputs: Tensor, valid: Tensor, real: Tensor) -> Tensor:
         """What the head regresses (fp32): the original descriptors in the frame the encoder sees
-        its input in (``input_norm``: standardised by the statistics of the input's ``real``
-        frames; ``diff``: their frame-to-frame changes)."""
-        config = self.encoder.config
-        return representation_target(original, inputs, valid, real, config.input_norm,
-                                     config.input_norm_floor)
+        its input in (:meth:`InputRepresentation.target`)."""
+        return self.input_representation.target(original, inputs, valid, real)
 
     def _update_mean_descriptor(self, target: Tensor, valid: Tensor) -> None:
         """Running mean of the training targets (the mean-descriptor baseline)."""
@@ -223,16 +217,14 @@ class DenoisingPretrainModule(pl.LightningModule):
         stream = TRAIN_STREAM if train else VAL_STREAM
         inputs, order, masked = self.corrupt(batch, epoch, stream)
         valid = batch["attention_mask"].to(torch.bool)
-        real = valid & ~masked  # r(MASK) frames stay out of the input_norm statistics
+        real = valid & ~masked  # r(MASK) frames stay out of the representation's statistics
         target = self.target(batch["features"], inputs, valid, real)
         pred = self(inputs, valid, real).float()
 
-        err = position_error(pred, target)  # [B, L] squared L2: the pretext figures
-        delta = self.hparams.corruption["huber_delta"]
-        fit = err if delta is None else position_error(pred, target, delta)  # the gradient's
+        err = position_error(pred, target)  # [B, L]
         corrupted = corrupted_positions(order, masked) & valid
         loss_all = masked_mean(err, valid)
-        loss = masked_mean(fit, valid if self.hparams.corruption["loss_on"] == "all" else corrupted)
+        loss = masked_mean(err, valid if self.hparams.corruption["loss_on"] == "all" else corrupted)
 
         with torch.no_grad():
             if train:
@@ -272,14 +264,11 @@ class DenoisingPretrainModule(pl.LightningModule):
         """What predictors that learn nothing output for a corrupted input, in the target's
         frame: ``copy`` the input (the window's mean of the known positions where it has none),
         ``interpolate`` every unknown position from its nearest known neighbours, the running
-        ``mean`` descriptor. A position is known where its frame is real; under ``diff`` /
-        ``energy``, where its frame and the one before are (an r(MASK) frame leaves two gaps)."""
-        config = self.encoder.config
-        copy = normalize_window(inputs, valid, config.input_norm, real,
-                                config.input_norm_floor).float()
-        known = real
-        if config.input_norm in ("diff", "energy"):  # a change is known where both frames are
-            known = frame_differences(inputs[..., :1], real)[1] & valid
+        ``mean`` descriptor. A position is known where the representation's value comes from
+        real frames (``energy``: its frame and the one before; an r(MASK) frame leaves two
+        gaps)."""
+        represented = self.input_representation(inputs, valid, real)
+        copy, known = represented.values.float(), represented.known
         mean_of_known = (copy * known.unsqueeze(-1)).sum(1, keepdim=True) / known.sum(
             1, keepdim=True).clamp(min=1).unsqueeze(-1)
         copy = torch.where((valid & ~known).unsqueeze(-1), mean_of_known, copy)
@@ -345,4 +334,5 @@ class DenoisingPretrainModule(pl.LightningModule):
             "pad_descriptor": self.pad_descriptor.detach().cpu().clone(),
             "subjects_unknown": bool(subjects_unknown),
         }
-        return save_encoder_export(path, self.encoder, subjects_seen, extra=extra)
+        return save_encoder_export(path, self.encoder, self.input_representation.config,
+                                   subjects_seen, extra=extra)

@@ -1,18 +1,22 @@
-"""ES vs PNES window classifier: a sequence model, pooling over valid frames, dropout, a linear
-head.
+"""ES vs PNES window classifier: the input representation, a sequence model, mean pooling
+over valid frames, dropout, a linear head.
 
-``encoder`` is the sequence model's config node: a ``_target_`` (``SequenceEncoder``, or a
-baseline of ``models/baselines.py``) and its fields, instantiated here, so a checkpoint alone
-rebuilds the module. Test and predict steps collect per-window softmax probabilities with
-``video_idx`` and ``start``; :meth:`ClassifierModule.window_predictions` returns every rank's
-windows once each, which ``engine/inference.py`` averages per video (the paper's rule).
+Its settings are four nodes (``conf/model/*.yaml``): ``encoder``, the sequence model's config
+(a ``_target_``: ``SequenceEncoder`` or a baseline of ``models/baselines.py``, and its fields,
+instantiated here, so a checkpoint alone rebuilds the module); ``input``, the representation in
+front of it (``models/input_representation.py``); ``head`` and ``finetune``. Test and predict
+steps collect per-window softmax probabilities with ``video_idx`` and ``start``;
+:meth:`ClassifierModule.window_predictions` returns every rank's windows once each, which
+``engine/inference.py`` averages per video (the paper's rule).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import lightning.pytorch as pl
 import torch
@@ -22,16 +26,21 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from seizure_lightning.models.encoder_export import load_encoder_export
-from seizure_lightning.models.input_norm import energy_log_stats
-from seizure_lightning.models.sequence_encoder import SequenceEncoder
-from seizure_lightning.modules.optim import (
+from seizure_lightning.lightning_modules.optim import (
     OptimizerFactory,
     SchedulerFactory,
     log_learning_rate,
     optimizers_and_schedule,
 )
-from seizure_lightning.utils.config import to_primitive
+from seizure_lightning.models.encoder_export import load_encoder_export
+from seizure_lightning.models.input_representation import (
+    InputConfig,
+    InputRepresentation,
+    energy_log_stats,
+)
+from seizure_lightning.models.legacy_settings import upgrade_settings
+from seizure_lightning.models.sequence_encoder import SequenceEncoder, encoder_node
+from seizure_lightning.utils.config import config_from_dict, to_primitive
 from seizure_lightning.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -39,6 +48,47 @@ log = get_logger(__name__)
 # Fields of the transformer config that only change regularisation/kernels, not the weights.
 _RUNTIME_FIELDS = ("dropout", "attention_dropout", "attn_implementation")
 WINDOW_KEYS = ("video_idx", "start", "probs")
+
+
+@dataclass
+class HeadConfig:
+    """``model.head``: what the linear head reads and how it starts."""
+
+    # dropout on the pooled encoder output (the paper: 0.5)
+    dropout: float = 0.5
+    # the head also reads the window's log mean and log std of the motion energy
+    # (``energy_log_stats``): how much it moves, which a per-window standardised input hides
+    motion_stats: bool = False
+    # inputs standardised over the batch (BatchNorm without affine, MAE's linear-probe head)
+    # and zero initial weights: every model starts at p = 0.5
+    centered: bool = False
+    num_classes: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.head.dropout must be in [0, 1), got {self.dropout}")
+        if self.num_classes < 2:
+            raise ValueError(f"model.head.num_classes must be >= 2, got {self.num_classes}")
+
+
+@dataclass
+class FinetuneConfig:
+    """``model.finetune``: the fine-tuning rates and which epochs train the encoder."""
+
+    # this model's rate (overrides the optimizer's lr; None: keep it)
+    lr: float | None = None
+    # the head's own rate (None: lr)
+    head_lr: float | None = None
+    # the encoder stays frozen (and in eval mode) for the first this many epochs while the head
+    # trains, then trains too (LP-FT, Kumar et al. 2022)
+    head_warmup_epochs: int = 0
+    # train the head only (a linear probe)
+    freeze_encoder: bool = False
+
+    def __post_init__(self) -> None:
+        if self.head_warmup_epochs < 0:
+            raise ValueError(
+                f"model.finetune.head_warmup_epochs must be >= 0, got {self.head_warmup_epochs}")
 
 
 def _window_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -57,106 +107,66 @@ class ClassifierModule(pl.LightningModule):
 
     Args:
         encoder: the sequence model's config node: ``_target_`` (default
-            :class:`SequenceEncoder`) and its fields.
+            :class:`SequenceEncoder`), its fields (``input_dim`` is the input representation's
+            width, filled in) and ``compile`` (``torch.compile`` the model in place).
+        input: the input representation (:class:`InputConfig`).
+        head: :class:`HeadConfig`.
+        finetune: :class:`FinetuneConfig`.
         init_from: encoder export of a pre-training run (a :class:`SequenceEncoder` only); its
-            architecture wins over ``encoder`` (runtime fields such as dropout still come from
-            ``encoder``).
-        pooling: "mean" over valid frames or "first" position.
-        dropout: before the linear head (paper: 0.5).
-        num_classes: 2 (ES = 0, PNES = 1).
+            architecture and input representation win over ``encoder`` and ``input`` (runtime
+            fields such as dropout still come from ``encoder``).
         class_weights: cross-entropy class weights (the caller computes them from the training
             fold); None = unweighted.
         optimizer: partial optimizer over param groups; None = AdamW(lr 0.005, wd 1e-4).
         scheduler: as in ``DenoisingPretrainModule`` (a ``_partial_`` of ``optim.lr_schedule``).
-        lr: this model's fine-tuning rate (overrides the optimizer's ``lr``; None: keep it).
-        freeze_encoder: train the head only (encoder frozen and kept in eval mode).
-        compile: ``torch.compile`` the encoder (in place; state-dict keys unchanged).
-        name: the model's name in logs and reports.
-        from_scratch: a Transformer without ``init_from`` is meant to train from random weights
-            (the ``*_scratch`` ablations); the fold runner refuses one without it.
-        subject_norm: the fold's DataModule standardises each patient's descriptors by their own
-            statistics (``data.seizure.subject_statistics``); kept here so the checkpoint says
-            how its inputs were made.
-        motion_stats: the head also reads the window's log mean and log std of the motion energy
-            (``models.input_norm.energy_log_stats``): how much the window moves, which a
-            per-window standardised input (``input_norm=energy``) does not show the encoder.
-        head_lr: the head's own rate (None: ``lr``), e.g. a linear probe's on a fine-tuned
-            encoder.
-        head_warmup_epochs: the encoder stays frozen (and in eval mode) for the first this many
-            epochs while the head trains, then trains too: linear probing, then fine-tuning
-            (LP-FT, Kumar et al. 2022), so a random head does not first push its gradient into
-            the pre-trained features.
-        centered_head: the head reads its inputs standardised over the batch (``BatchNorm1d``
-            without affine parameters, MAE's linear-probe head, He et al. 2022; running
-            statistics at evaluation, so it stays linear) and starts from zero weights, so that
-            every fold's model starts at p = 0.5 and its offset is its bias alone, not an
-            accident of the random head on inputs that are not centred.
     """
 
     def __init__(
         self,
         encoder: Mapping[str, Any] | None = None,
+        input: Mapping[str, Any] | None = None,
+        head: Mapping[str, Any] | None = None,
+        finetune: Mapping[str, Any] | None = None,
         init_from: str | None = None,
-        pooling: str = "mean",
-        dropout: float = 0.5,
-        num_classes: int = 2,
         class_weights: list[float] | None = None,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
-        lr: float | None = None,
-        freeze_encoder: bool = False,
-        compile: bool = False,
-        name: str = "classifier",
-        from_scratch: bool = False,
-        subject_norm: bool = False,
-        motion_stats: bool = False,
-        head_lr: float | None = None,
-        head_warmup_epochs: int = 0,
-        centered_head: bool = False,
     ) -> None:
         super().__init__()
-        if pooling not in ("mean", "first"):
-            raise ValueError(f"pooling must be 'mean' or 'first', got {pooling!r}")
-        encoder = to_primitive(dict(encoder or {}))
-        encoder.setdefault("_target_", f"{SequenceEncoder.__module__}.{SequenceEncoder.__name__}")
+        self.head_config = config_from_dict(HeadConfig, head)
+        self.finetune_config = config_from_dict(FinetuneConfig, finetune)
+        num_classes = self.head_config.num_classes
         init_from = None if init_from in (None, "") else str(init_from)
         class_weights = (
             None if class_weights is None else [float(w) for w in to_primitive(class_weights)]
         )
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(f"class_weights needs {num_classes} values, got {class_weights}")
-        dropout, num_classes = float(dropout), int(num_classes)
-        lr = None if lr is None else float(lr)
-        head_lr = None if head_lr is None else float(head_lr)
-        head_warmup_epochs = int(head_warmup_epochs)
-        if head_warmup_epochs < 0:
-            raise ValueError(f"head_warmup_epochs must be >= 0, got {head_warmup_epochs}")
 
         self.pretrain_meta: dict[str, Any] | None = None
-        if init_from is not None:
-            if not issubclass(get_class(encoder["_target_"]), SequenceEncoder):
-                raise ValueError(f"init_from needs a SequenceEncoder, got {encoder['_target_']!r}")
-            self.backbone, encoder = self._load_pretrained(init_from, encoder)
+        if init_from is None:
+            self.backbone, encoder, input = self._build_encoder(encoder, input)
         else:
-            self.backbone = instantiate(encoder)
-            if isinstance(self.backbone, SequenceEncoder):  # every field, defaults included
-                encoder = {"_target_": encoder["_target_"], **self.backbone.config.to_dict()}
+            self.backbone, encoder, input = self._load_pretrained(init_from, encoder, input)
+        head, finetune = (dataclasses.asdict(c) for c in (self.head_config, self.finetune_config))
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
+        self.input_representation = InputRepresentation(input)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
 
-        self.dropout = nn.Dropout(dropout)
-        head_dim = self.backbone.output_dim + (2 if motion_stats else 0)
-        self.head_norm = nn.BatchNorm1d(head_dim, affine=False) if centered_head else None
+        self.dropout = nn.Dropout(self.head_config.dropout)
+        head_dim = self.backbone.output_dim + (2 if self.head_config.motion_stats else 0)
+        centered = self.head_config.centered
+        self.head_norm = nn.BatchNorm1d(head_dim, affine=False) if centered else None
         self.head = nn.Linear(head_dim, num_classes)
-        if centered_head:
+        if centered:
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         self.register_buffer("class_weight", weight, persistent=False)
-        if freeze_encoder:
+        if self.finetune_config.freeze_encoder:
             self.backbone.requires_grad_(False)
-        if compile:
+        if encoder["compile"]:
             self.backbone.compile()
 
         self.train_metrics = _window_metrics(num_classes, "train/")
@@ -164,43 +174,68 @@ class ClassifierModule(pl.LightningModule):
         self.test_metrics = _window_metrics(num_classes, "test/")
         self.window_outputs: list[dict[str, Tensor]] = []
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | Path | IO, *args: Any,
+                             **kwargs: Any) -> ClassifierModule:
+        """Lightning's, with the checkpoint's settings in the current form
+        (``models/legacy_settings.py``: a checkpoint of an earlier version loads too)."""
+        hparams = _checkpoint_hparams(checkpoint_path)
+        return super().load_from_checkpoint(checkpoint_path, *args,
+                                            **{**upgrade_settings(hparams), **kwargs})
+
     def set_class_weights(self, weights: list[float] | Tensor | None) -> None:
         """Cross-entropy class weights (e.g. computed from the training fold after data setup)."""
         if weights is None:
             self.class_weight = None
             return
         weight = torch.as_tensor(weights, dtype=torch.float32, device=self.device).flatten()
-        if weight.numel() != self.hparams.num_classes:
-            raise ValueError(f"class_weights needs {self.hparams.num_classes} values, got {weights}")
+        if weight.numel() != self.head_config.num_classes:
+            raise ValueError(
+                f"class_weights needs {self.head_config.num_classes} values, got {weights}")
         self.class_weight = weight
 
-    def _load_pretrained(self, path: str, given: Mapping[str, Any]) -> tuple[SequenceEncoder, dict]:
-        encoder, meta = load_encoder_export(path)
-        config = encoder.config.to_dict()
-        differing = sorted(
-            k for k in given
-            if k != "_target_" and k not in _RUNTIME_FIELDS and given[k] != config.get(k)
-        )
-        if differing:
-            log.warning(
-                "init_from %s: architecture taken from the export, ignoring model.encoder %s",
-                path,
-                {k: given[k] for k in differing},
-            )
+    @staticmethod
+    def _build_encoder(
+        encoder: Mapping[str, Any] | None, input: Mapping[str, Any] | None
+    ) -> tuple[nn.Module, dict, dict]:
+        """The sequence model of ``encoder`` on the representation of ``input``, and the two
+        nodes with every field (defaults included)."""
+        representation = InputRepresentation(config_from_dict(InputConfig, input))
+        fields, compile_model = encoder_node(encoder, representation.output_dim)
+        backbone = instantiate(fields)
+        if isinstance(backbone, SequenceEncoder):
+            fields = {"_target_": fields["_target_"], **backbone.config.to_dict()}
+        return (backbone, {**fields, "compile": compile_model},
+                dataclasses.asdict(representation.config))
+
+    def _load_pretrained(
+        self, path: str, encoder: Mapping[str, Any] | None, input: Mapping[str, Any] | None
+    ) -> tuple[SequenceEncoder, dict, dict]:
+        """The export's encoder (with the runtime fields of ``encoder``), and the encoder and
+        input nodes it was built from."""
+        given, compile_model = encoder_node(encoder)
+        if not issubclass(get_class(given["_target_"]), SequenceEncoder):
+            raise ValueError(f"init_from needs a SequenceEncoder, got {given['_target_']!r}")
+        backbone, meta = load_encoder_export(path)
+        config, input_config = meta["encoder_config"], meta["input_config"]
+        _warn_ignored(path, "model.encoder", given,
+                      config, skip=("_target_", "input_dim", *_RUNTIME_FIELDS))
+        _warn_ignored(path, "model.input", to_primitive(dict(input or {})), input_config)
         for key in _RUNTIME_FIELDS:
             if key in given:
                 config[key] = given[key]
         if any(key in given for key in _RUNTIME_FIELDS):  # rebuild with the new dropout/kernel
-            state = encoder.state_dict()
-            encoder = SequenceEncoder(config)
-            encoder.load_state_dict(state)
+            state = backbone.state_dict()
+            backbone = SequenceEncoder(config)
+            backbone.load_state_dict(state)
         self.pretrain_meta = {**meta, "path": str(Path(path).resolve())}
         log.info(
             "initialised encoder from %s (subjects seen in pre-training: %d)",
             path,
             len(meta.get("subjects_seen", [])),
         )
-        return encoder, {"_target_": given["_target_"], **config}
+        return backbone, {"_target_": given["_target_"], **config,
+                          "compile": compile_model}, input_config
 
     # -- checkpoints ---------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -216,20 +251,20 @@ class ClassifierModule(pl.LightningModule):
             self.pretrain_meta = checkpoint["pretrain_meta"]
 
     # -- forward -------------------------------------------------------------------------------
-    def pool(self, hidden: Tensor, attention_mask: Tensor) -> Tensor:
-        """``[B, L, H] -> [B, H]`` (mean over valid positions, or the first position)."""
-        if self.hparams.pooling == "first":
-            return hidden[:, 0]
+    @staticmethod
+    def pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
+        """``[B, L, H] -> [B, H]``: the mean over valid positions."""
         weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
     def forward(self, features: Tensor, attention_mask: Tensor) -> Tensor:
         """Logits ``[B, num_classes]``."""
         attention_mask = attention_mask.to(torch.bool)
-        hidden = self.backbone(features, attention_mask)
+        represented = self.input_representation(features, attention_mask)
+        hidden = self.backbone(represented.values, attention_mask, represented.gaps)
         pooled = hidden if hidden.dim() == 2 else self.pool(hidden, attention_mask)
         stats = (energy_log_stats(features, attention_mask).to(pooled.dtype)
-                 if self.hparams.get("motion_stats", False) else pooled[:, :0])
+                 if self.head_config.motion_stats else pooled[:, :0])
         if self.head_norm is not None:  # standardise first, then drop out the encoder's part
             normed = self.normalize_head_input(torch.cat([pooled, stats], dim=1).float())
             normed = normed.to(pooled.dtype)
@@ -237,7 +272,7 @@ class ClassifierModule(pl.LightningModule):
         return self.head(torch.cat([self.dropout(pooled), stats], dim=1))
 
     def normalize_head_input(self, x: Tensor) -> Tensor:
-        """``centered_head``'s BatchNorm; a training batch of one window (the last batch of an
+        """``head.centered``'s BatchNorm; a training batch of one window (the last batch of an
         epoch can be) has no batch statistics, so it is standardised by the running ones."""
         norm = self.head_norm
         if self.training and x.shape[0] < 2:
@@ -272,12 +307,12 @@ class ClassifierModule(pl.LightningModule):
 
     def encoder_frozen(self, epoch: int) -> bool:
         """Whether the encoder is frozen in ``epoch`` (``freeze_encoder``, or the head's warmup)."""
-        return bool(self.hparams.freeze_encoder) or epoch < self.hparams.get(
-            "head_warmup_epochs", 0)
+        ft = self.finetune_config
+        return ft.freeze_encoder or epoch < ft.head_warmup_epochs
 
     def on_train_epoch_start(self) -> None:
         frozen = self.encoder_frozen(self.current_epoch)
-        if not self.hparams.freeze_encoder:  # frozen params get no gradient, AdamW skips them
+        if not self.finetune_config.freeze_encoder:  # frozen params get no gradient, AdamW skips
             self.backbone.requires_grad_(not frozen)
         if frozen:
             self.backbone.eval()
@@ -330,13 +365,34 @@ class ClassifierModule(pl.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        if not self.hparams.freeze_encoder:  # the optimizer holds the encoder even in warmup
+        ft = self.finetune_config
+        if not ft.freeze_encoder:  # the optimizer holds the encoder even in warmup
             self.backbone.requires_grad_(True)
         return optimizers_and_schedule(
             self.optimizer_factory, [self.backbone, self.head], 0.005, self.scheduler_factory,
-            self.trainer.estimated_stepping_batches, lr=self.hparams.lr,
-            lrs=None if self.hparams.get("head_lr") is None else {1: self.hparams.head_lr},
+            self.trainer.estimated_stepping_batches, lr=ft.lr,
+            lrs=None if ft.head_lr is None else {1: ft.head_lr},
         )
+
+
+def _checkpoint_hparams(path: str | Path | IO) -> dict[str, Any]:
+    """A checkpoint's ``hyper_parameters`` (memory-mapped from a file; a stream is rewound)."""
+    if isinstance(path, str | Path):
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    else:
+        position = path.tell()
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        path.seek(position)
+    return dict(ckpt.get("hyper_parameters") or {})
+
+
+def _warn_ignored(path: str, node: str, given: Mapping[str, Any], used: Mapping[str, Any],
+                  skip: tuple[str, ...] = ()) -> None:
+    """Warn about the ``given`` settings that the export's ``used`` ones replace."""
+    differing = {k: v for k, v in given.items() if k not in skip and v != used.get(k)}
+    if differing:
+        log.warning("init_from %s: taken from the export, ignoring %s %s", path, node,
+                    dict(sorted(differing.items())))
 
 
 def gather_windows(out: dict[str, Tensor]) -> dict[str, Tensor]:
