@@ -128,7 +128,7 @@ def test_region_grid_descriptors_average_to_the_global_one(encoder) -> None:
     from seizure_lightning.features.frame_encoder import feature_dim
 
     assert feature_dim("resnet18", 2) == 4 * 512 and feature_dim("resnet152") == 2048
-    with pytest.raises(ValueError, match="backbone.regions"):
+    with pytest.raises(ValueError, match=r"backbone\.regions"):
         feature_dim("resnet18", 0)
     regional = FrameEncoder(FrameEncoderConfig(**{**CFG.__dict__, "regions": 2}))
     x = torch.randn(3, 3, 112, 112)  # a 4x4 last feature map: 2x2 cells of 2x2
