@@ -60,7 +60,9 @@ BENCH_SEED ?= 15
 # extra overrides for every step, e.g. BENCH_OVERRIDES=synth.contextual_recordings=16
 BENCH_OVERRIDES ?=
 BENCH_ROOT ?= $(CURDIR)
-BENCH_MODELS ?= tiny,tiny_scratch,tiny_probe,tiny_probe_scratch,lstm,motion_spectrum,meanpool_linear
+# lstm is not in the default sweep: on held-out data it ranked new patients backwards (AUROC CI
+# below 0.5, docs/evaluation.md); it stays available as model=lstm
+BENCH_MODELS ?= tiny,tiny_scratch_same,tiny_scratch,tiny_probe,tiny_probe_scratch,motion_spectrum,meanpool_linear
 BENCH_ARGS = synth=bench synth.seed=$(BENCH_SEED) paths.root_dir=$(BENCH_ROOT) $(BENCH_OVERRIDES)
 BENCH_NAME = bench-seed$(BENCH_SEED)
 loso-bench: venv ## the learning benchmark on seed BENCH_SEED: pre-train, LOSO sweep of the main models, paired comparisons, diagnostics

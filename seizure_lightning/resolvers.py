@@ -45,11 +45,12 @@ def _loso_subjects(data_cfg) -> str:
     return ",".join(sweep_subjects(data_cfg))
 
 
-def _feature_dim(arch: str) -> int:
-    """Width of the frame descriptor of backbone ``arch`` (``backbone.dim``)."""
+def _feature_dim(arch: str, regions: int = 1) -> int:
+    """Width of the frame descriptor of backbone ``arch`` on a ``regions`` grid
+    (``backbone.dim``)."""
     from seizure_lightning.features.frame_encoder import feature_dim
 
-    return feature_dim(arch)
+    return feature_dim(arch, regions)
 
 
 def dataset_tag(manifest: str | None, preset: str, seed: int) -> str:

@@ -122,3 +122,17 @@ def test_compiled_backbone_matches_eager_with_one_graph() -> None:
     assert torch.allclose(out, eager, rtol=1e-3, atol=1e-4)
     assert counters["stats"]["unique_graphs"] == 1
     assert len(compiled.state_dict()) == len(FrameEncoder(FrameEncoderConfig(**config)).state_dict())
+
+
+def test_region_grid_descriptors_average_to_the_global_one(encoder) -> None:
+    from seizure_lightning.features.frame_encoder import feature_dim
+
+    assert feature_dim("resnet18", 2) == 4 * 512 and feature_dim("resnet152") == 2048
+    with pytest.raises(ValueError, match=r"backbone\.regions"):
+        feature_dim("resnet18", 0)
+    regional = FrameEncoder(FrameEncoderConfig(**{**CFG.__dict__, "regions": 2}))
+    x = torch.randn(3, 3, 112, 112)  # a 4x4 last feature map: 2x2 cells of 2x2
+    out = regional.encode(x)
+    assert out.shape == (3, 4 * 512) and regional.dim == 4 * 512
+    torch.testing.assert_close(out.view(3, 4, 512).mean(1), encoder.encode(x),
+                               rtol=1e-4, atol=1e-5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import time
@@ -255,7 +256,8 @@ def test_contextual_rhythm_changes_only_contextual_video() -> None:
     still, rhythm = (resolve_config("tiny", contextual_rhythm=r) for r in (0.0, 0.6))
     # datasets made before the parameter existed keep their hash (and cache folder)
     assert params_hash(still, 0) != params_hash(rhythm, 0)
-    legacy = {k: v for k, v in still.to_dict().items() if k != "contextual_rhythm"}
+    added = ("contextual_rhythm", "contextual_rhythm_in_sleep", "envelope_swap")
+    legacy = {k: v for k, v in still.to_dict().items() if k not in added}
     text = json.dumps(
         {"params": legacy, "seed": 0, "version": "1.0.0"}, sort_keys=True, separators=(",", ":")
     )
@@ -267,3 +269,71 @@ def test_contextual_rhythm_changes_only_contextual_video() -> None:
         a = build_scene(still, 0, plan, *look).motion.channels
         b = build_scene(rhythm, 0, plan, *look).motion.channels
         assert np.array_equal(a, b) == (plan.kind == "seizure"), plan.file_id
+
+
+def _sync_and_pauses(label: str, swap: bool, n: int = 30) -> tuple[float, float]:
+    """Mean inter-limb velocity correlation and mean share of paused time in the seizure's middle
+    (energy below a tenth of its 90th percentile) over ``n`` seizures of ``label``."""
+    t = np.arange(30 * 25) / 25.0
+    sync, paused = [], []
+    for k in range(n):
+        sig = mo.seizure(np.random.default_rng([k, 7 if label == "ES" else 8]), t, label, swap=swap)
+        vel = np.diff(sig[:, :8], axis=0)
+        sync.append(float(np.nanmean(np.corrcoef(vel.T)[np.triu_indices(8, 1)])))
+        energy = np.convolve(np.abs(vel).sum(1), np.ones(13) / 13, "same")
+        level = np.quantile(energy, 0.9)
+        on = np.flatnonzero(energy > 0.1 * level)
+        middle = energy[on[0] + (on[-1] - on[0]) // 5: on[-1] - (on[-1] - on[0]) // 5]
+        paused.append(float(np.mean(middle < 0.1 * level)))
+    return float(np.mean(sync)), float(np.mean(paused))
+
+
+def test_swapped_envelope_keeps_the_class_organisation_and_takes_the_other_envelope() -> None:
+    es, es_swapped = _sync_and_pauses("ES", False), _sync_and_pauses("ES", True)
+    pnes, pnes_swapped = _sync_and_pauses("PNES", False), _sync_and_pauses("PNES", True)
+    # synchrony across the limbs stays with the class
+    assert min(es[0], es_swapped[0]) > max(pnes[0], pnes_swapped[0]) + 0.4
+    # pauses holding a posture (PNES's envelope) go with the envelope, not the class
+    assert es[1] == 0.0 and pnes_swapped[1] == 0.0
+    assert es_swapped[1] > 0.1 and pnes[1] > 0.1
+
+
+def test_envelope_swap_marks_a_share_of_each_class_and_nothing_else() -> None:
+    base = resolve_config("bench")
+    swapped = resolve_config("bench", envelope_swap=0.5)
+    assert params_hash(resolve_config("bench", envelope_swap=0.0), 0) == params_hash(base, 0)
+    assert params_hash(swapped, 0) != params_hash(base, 0)
+    _, old = plan_dataset(base, 3)
+    _, new = plan_dataset(swapped, 3)
+    assert [dataclasses.replace(p, swap=False) for p in new] == old
+    assert not any(p.swap for p in old)
+    for label in ("ES", "PNES"):
+        members = [p for p in new if p.kind == "seizure" and p.label == label]
+        assert sum(p.swap for p in members) == round(0.5 * len(members))
+    assert not any(p.swap for p in new if p.kind != "seizure")
+
+
+def test_activity_mask_follows_the_segments() -> None:
+    t = np.arange(100) / 10.0  # 10 s at 10 fps
+    mask = mo.activity_mask(t, [("eat", 2.0), ("sleep", 5.0), ("eat", 3.0)], "sleep")
+    assert mask.tolist() == [False] * 20 + [True] * 50 + [False] * 30
+
+
+def test_no_rhythmic_bouts_in_sleep_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seizure_lightning.synthetic import generator
+
+    segments = [("sleep", 3.0), ("eat", 30.0)]
+    monkeypatch.setattr(generator.mo, "random_activities", lambda rng, seconds: list(segments))
+    cfgs = {key: resolve_config("tiny", contextual_rhythm=r, contextual_rhythm_in_sleep=s)
+            for key, (r, s) in {"still": (0.0, True), "all": (1.0, True),
+                                "awake": (1.0, False)}.items()}
+    _, plans = plan_dataset(cfgs["still"], 0)
+    plan = next(p for p in plans if p.kind == "contextual")
+    look = _subject_look(0, plan.subject, cfgs["still"].noise_std)
+    motion = {k: build_scene(c, 0, plan, *look).motion for k, c in cfgs.items()}
+    t = np.arange(plan.n_frames) / float(Fraction(plan.fps))
+    sleep = mo.activity_mask(t, segments, "sleep") & motion["still"].present
+    added = {k: np.abs(motion[k].channels - motion["still"].channels).max(axis=1) > 1e-6
+             for k in ("all", "awake")}
+    assert added["all"][sleep].any() and not added["awake"][sleep].any()
+    assert added["awake"][~sleep].any()

@@ -103,7 +103,9 @@ class ExtractionConfig:
             "encoder": {
                 "arch": e.arch,
                 "weights": None if e.weights is None else str(e.weights),
-                "dim": feature_dim(e.arch),
+                "dim": feature_dim(e.arch, e.regions),
+                # the key is absent for the global descriptor: earlier caches stay valid
+                **({"regions": int(e.regions)} if e.regions > 1 else {}),
                 # resolved ("auto" -> bf16 or fp32 by device): a cache extracted at another
                 # precision is another cache, never reused for this one
                 "precision": resolve_precision(e.precision, resolve_device(e.device)),

@@ -37,6 +37,10 @@ class FrameEncoderConfig:
     constants, convolutions fused with their bias and ReLU, oneDNN weights prepacked): one
     compilation (about 20 s for ResNet-152 on 2 CPU cores) for long extraction jobs; every batch
     has the compiled shape (the last one is padded). Output within bf16 rounding of eager mode.
+    regions: the last feature map is average-pooled on a ``regions x regions`` grid instead of
+    globally, one descriptor per region of the crop, region-major (``[r0 | r1 | ...]``, each
+    ``feature_dim(arch)`` wide); their mean is the global descriptor where the grid divides the
+    feature map (112-pixel crops: a 4x4 map, so ``regions`` 1, 2 or 4). 1 = the paper's.
     """
 
     arch: str = "resnet152"
@@ -46,13 +50,28 @@ class FrameEncoderConfig:
     channels_last: bool = True
     device: str = "auto"
     compile: bool = False
+    regions: int = 1
 
 
-def feature_dim(arch: str) -> int:
-    """Descriptor size of ``arch`` (512 for ResNet-18/34, 2048 otherwise)."""
+def feature_dim(arch: str, regions: int = 1) -> int:
+    """Descriptor size of ``arch`` (512 for ResNet-18/34, 2048 otherwise), times the
+    ``regions x regions`` grid's cells."""
     if arch not in _DIMS:
         raise ValueError(f"unknown frame encoder arch {arch!r}; expected one of {ARCHS}")
-    return _DIMS[arch]
+    if int(regions) < 1:
+        raise ValueError(f"backbone.regions must be >= 1, got {regions!r}")
+    return _DIMS[arch] * int(regions) ** 2
+
+
+class RegionPool(nn.Module):
+    """``[N, C, H, W] -> [N, R*R, C]``: the mean of each cell of an ``R x R`` grid."""
+
+    def __init__(self, regions: int) -> None:
+        super().__init__()
+        self.regions = int(regions)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.adaptive_avg_pool2d(x, self.regions).flatten(2).transpose(1, 2)
 
 
 @functools.lru_cache(maxsize=1)
@@ -184,10 +203,12 @@ class FrameEncoder(nn.Module):
         if overrides:
             cfg = FrameEncoderConfig(**{**cfg.__dict__, **overrides})
         self.config = cfg
-        self.dim = feature_dim(cfg.arch)
+        self.dim = feature_dim(cfg.arch, cfg.regions)
         self.device_ = resolve_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device_)
         backbone = fuse_batchnorm(build_backbone(cfg.arch, cfg.weights).eval())
+        if cfg.regions > 1:  # torchvision's ResNet flattens the pooled map: region-major
+            backbone.avgpool = RegionPool(cfg.regions)
         backbone.requires_grad_(False)
         self.backbone = backbone.to(self.device_)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -35,7 +36,7 @@ log = get_logger(__name__)
 
 SEIZURE_COLUMNS = ("video_id", "subject_id", "label", "path", "start_s", "end_s", "boxes")
 CONTEXTUAL_COLUMNS = ("path", "subject_id", "start_s", "end_s")
-_STREAM_PLAN, _STREAM_SUBJECT, _STREAM_SEIZURE, _STREAM_CONTEXT = 0, 1, 2, 3
+_STREAM_PLAN, _STREAM_SUBJECT, _STREAM_SEIZURE, _STREAM_CONTEXT, _STREAM_SWAP = 0, 1, 2, 3, 4
 _SCRUBS = np.array(
     [
         [70, 110, 190],
@@ -72,6 +73,7 @@ class VideoPlan:
     n_pre: int
     n_main: int
     n_post: int
+    swap: bool = False  # a seizure with the other class's envelope (SynthConfig.envelope_swap)
 
     @property
     def n_frames(self) -> int:
@@ -126,6 +128,7 @@ def plan_dataset(cfg: SynthConfig, seed: int) -> tuple[list[Subject], list[Video
                 round(post * fps),
             )
         )
+    plans = _swap_envelopes(plans, cfg.envelope_swap, seed)
     order = [subjects[i] for i in rng.permutation(len(subjects))]
     if cfg.contextual_subjects:
         # seizure-free EMU patients seen only in contextual video (ids C01, C02, ...)
@@ -159,6 +162,21 @@ def plan_dataset(cfg: SynthConfig, seed: int) -> tuple[list[Subject], list[Video
     return subjects, plans
 
 
+def _swap_envelopes(plans: list[VideoPlan], share: float, seed: int) -> list[VideoPlan]:
+    """``round(share * n)`` of each class's ``n`` seizures, drawn from a stream of their own (the
+    rest of the plan is the same for every ``share``), marked to take the other class's
+    envelope."""
+    if share <= 0:
+        return plans
+    rng = np.random.default_rng([seed, _STREAM_SWAP])
+    chosen: set[int] = set()
+    for label in ("ES", "PNES"):
+        members = [p.index for p in plans if p.label == label]
+        k = round(share * len(members))
+        chosen.update(int(i) for i in rng.choice(members, size=k, replace=False))
+    return [dataclasses.replace(p, swap=True) if p.index in chosen else p for p in plans]
+
+
 # ----------------------------------------------------------------------------- render
 @functools.lru_cache(maxsize=2)
 def _subject_look(
@@ -182,7 +200,7 @@ def build_scene(cfg: SynthConfig, seed: int, plan: VideoPlan, room: Room, app: A
             act = str(rng.choice(["sleep", "restless"]))
             parts.append(mo.contextual(rng, t[: plan.n_pre], [(act, plan.n_pre / fps)]))
         sz = mo.Motion.still(t[: plan.n_main])
-        sz.channels = mo.seizure(rng, t[: plan.n_main], plan.label)
+        sz.channels = mo.seizure(rng, t[: plan.n_main], plan.label, swap=plan.swap)
         sz.breath = 1.0 + 0.04 * np.sin(
             2 * np.pi * rng.uniform(0.3, 0.6) * t[: plan.n_main] + rng.uniform(0, 2 * np.pi)
         ).astype(np.float32)
@@ -192,10 +210,14 @@ def build_scene(cfg: SynthConfig, seed: int, plan: VideoPlan, room: Room, app: A
         m = mo.concat(parts, t)
         mo.seizure_nurse(rng, m, cfg.visitor_prob)
     else:
-        m = mo.contextual(rng, t, mo.random_activities(rng, plan.n_frames / fps))
+        activities = mo.random_activities(rng, plan.n_frames / fps)
+        m = mo.contextual(rng, t, activities)
         # drawn from a stream of their own: contextual_rhythm=0 leaves the video as it was
         rhythm_rng = np.random.default_rng([vseed, 1])
-        m.channels += mo.rhythmic_bouts(rhythm_rng, t, m.present, cfg.contextual_rhythm)
+        allowed = m.present
+        if not cfg.contextual_rhythm_in_sleep:
+            allowed = allowed & ~mo.activity_mask(t, activities, "sleep")
+        m.channels += mo.rhythmic_bouts(rhythm_rng, t, allowed, cfg.contextual_rhythm)
     m.light = mo.flicker(rng, t, cfg.flicker_prob)
     night = bool(rng.random() < cfg.night_prob)
     blanket = None
@@ -321,6 +343,7 @@ def _meta(
         "contextual_only_subjects": cfg.contextual_subjects,
         "contextual_seconds_total": round(float(sum(ctx_seconds)), 3),
         "contextual_clips_10s": int(sum(int(s // 10) for s in ctx_seconds)),
+        "seizures_envelope_swapped": sum(p.swap for p in sz),
         "videos": len(plans),
         "frames": int(sum(p.n_frames for p in plans)),
     }
@@ -333,6 +356,8 @@ def _meta(
         "params_hash": params_hash(cfg, seed),
         "counts": counts,
         "subjects": per_subject,
+        # the seizures with the other class's envelope (not in the manifest: for analysis only)
+        "envelope_swapped": [p.file_id for p in sz if p.swap],
         "complete": True,
     }
 

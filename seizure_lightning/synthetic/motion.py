@@ -12,6 +12,15 @@ posture), so a single frame does not tell the class; they differ only in tempora
 - PNES: each channel with its own phase (partly coupled to a common rhythm in some seizures) and
   an irregular (random-walk) frequency, waxing-waning amplitude interrupted by pauses holding a
   posture, gradual fade-out.
+
+A seizure with a swapped envelope (``swap=True``, ``SynthConfig.envelope_swap``) keeps its class's
+organisation and takes the other class's envelope, both at a steady rate from one shared range:
+
+- ES, swapped: every channel in phase at a regular rate, under PNES's envelope (waxing-waning
+  amplitude, pauses holding a posture, gradual fade-out; no tonic onset).
+- PNES, swapped: every channel at its own wandering phase around a shared, irregular rate, under
+  ES's envelope (a held posture with fine tremor, then movement whose amplitude declines slowly,
+  abrupt end; no pauses).
 """
 
 from __future__ import annotations
@@ -142,12 +151,13 @@ def flicker(rng: np.random.Generator, t: np.ndarray, prob: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- seizures
-def seizure(rng: np.random.Generator, t: np.ndarray, label: str) -> np.ndarray:
-    """Channel signals [T, N_CH] of one seizure of class ``label`` ("ES" or "PNES")."""
+def seizure(rng: np.random.Generator, t: np.ndarray, label: str, swap: bool = False) -> np.ndarray:
+    """Channel signals [T, N_CH] of one seizure of class ``label`` ("ES" or "PNES"); ``swap``:
+    with the other class's envelope."""
     if label == "ES":
-        return _es(rng, t)
+        return _es_swapped(rng, t) if swap else _es(rng, t)
     if label == "PNES":
-        return _pnes(rng, t)
+        return _pnes_swapped(rng, t) if swap else _pnes(rng, t)
     raise ValueError(f"unknown seizure label {label!r}")
 
 
@@ -209,6 +219,64 @@ def _pnes(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     return sig.astype(np.float32)
 
 
+#: the steady rate of a swapped seizure, either class (Hz): PNES's base range
+SWAP_RATE_HZ = (1.2, 3.5)
+
+
+def _es_envelope(rng: np.random.Generator, t: np.ndarray, d: dict) -> tuple:
+    """ES's envelope: ``(hold [T], tremor [T, N_CH], env [T])``: a held posture with fine tremor
+    from onset, movement from the end of the tonic phase whose amplitude declines slowly, abrupt
+    end."""
+    dt, dur, onset = d["dt"], d["dur"], d["onset"]
+    tonic_end = onset + d["static_frac"] * dur
+    clonic_end = dur - rng.uniform(0.3, 1.0)
+    u = np.clip((t - tonic_end) / max(clonic_end - tonic_end, dt), 0.0, 1.0)
+    active = ramp(t, tonic_end, 0.3) * (1.0 - ramp(t, clonic_end, rng.uniform(0.1, 0.8)))
+    hold = ramp(t, onset, 0.4) * (1.0 - smoothstep(u / 0.3))
+    tremor_f = rng.uniform(6.0, 10.0)
+    tremor = 0.08 * np.sin(2 * np.pi * tremor_f * t[:, None] + rng.uniform(0, 2 * np.pi, N_CH))
+    return hold, tremor, active * (1.0 - 0.4 * u)
+
+
+def _pnes_envelope(rng: np.random.Generator, t: np.ndarray, d: dict) -> tuple:
+    """PNES's envelope: ``(pause [T], env [T])``: waxing-waning amplitude interrupted by pauses
+    holding a posture, gradual fade-out."""
+    dur, onset = d["dur"], d["onset"]
+    fade = rng.uniform(0.08, 0.3) * dur
+    period = rng.uniform(4.0, 10.0)
+    wax = 0.6 + 0.4 * (0.5 - 0.5 * np.cos(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi)))
+    pause = _pauses(rng, t, onset + 1.0, dur - fade, d["static_frac"] * dur)
+    env = ramp(t, onset, rng.uniform(0.5, 1.5)) * wax * (1.0 - pause)
+    return pause, env * (1.0 - smoothstep((t - (dur - fade)) / fade))
+
+
+def _es_swapped(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    d = _shared_draws(rng, t)
+    dt = d["dt"]
+    freq = rng.uniform(*SWAP_RATE_HZ) * np.exp(
+        rng.uniform(0.03, 0.15) * ou_noise(rng, len(t), dt, 0.5))
+    phase = 2 * np.pi * np.cumsum(freq) * dt + rng.uniform(0, 2 * np.pi)
+    offsets = rng.normal(0.0, rng.uniform(0.1, 0.9), N_CH)
+    wave = jerk(phase[:, None] + offsets[None, :])
+    pause, env = _pnes_envelope(rng, t, d)
+    sig = pause[:, None] * d["posture"][None, :] + env[:, None] * d["gains"] * wave
+    return sig.astype(np.float32)
+
+
+def _pnes_swapped(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    d = _shared_draws(rng, t)
+    dt = d["dt"]
+    walk = ou_noise(rng, len(t), dt, 1.0)
+    freq = rng.uniform(*SWAP_RATE_HZ) * np.exp(rng.uniform(0.15, 0.35) * walk)
+    shared = 2 * np.pi * np.cumsum(freq) * dt
+    # each channel's own phase: a random offset that wanders (about 1 rad within a second)
+    wander = np.stack([ou_noise(rng, len(t), dt, 1.0) for _ in range(N_CH)], axis=1)
+    phase = shared[:, None] + rng.uniform(0, 2 * np.pi, N_CH) + rng.uniform(0.6, 1.2) * wander
+    hold, tremor, env = _es_envelope(rng, t, d)
+    sig = hold[:, None] * (d["posture"][None, :] + tremor) + env[:, None] * d["gains"] * jerk(phase)
+    return sig.astype(np.float32)
+
+
 def _pauses(
     rng: np.random.Generator, t: np.ndarray, lo: float, hi: float, total: float
 ) -> np.ndarray:
@@ -252,6 +320,21 @@ def contextual(
         2 * np.pi * rng.uniform(0.2, 0.35) * t + rng.uniform(0, 2 * np.pi)
     ).astype(np.float32)
     return m
+
+
+def activity_mask(t: np.ndarray, activities: list[tuple[str, float]], name: str) -> np.ndarray:
+    """[T] bool: the frames of the segments of ``activities`` (as laid out by :func:`contextual`)
+    that are activity ``name``."""
+    out = np.zeros(len(t), bool)
+    dt = float(t[1] - t[0]) if len(t) > 1 else 0.04
+    i0 = 0
+    for k, (act, seconds) in enumerate(activities):
+        i1 = len(t) if k == len(activities) - 1 else min(len(t), i0 + round(seconds / dt))
+        if i1 <= i0:
+            continue
+        out[i0:i1] = act == name
+        i0 = i1
+    return out
 
 
 def rhythmic_bouts(

@@ -42,6 +42,12 @@ class SynthConfig:
     # share of contextual video time with rhythmic everyday movement (scratching, tapping,
     # gesturing, chewing, rocking: motion.RHYTHMS); 0 = the generator before it had them
     contextual_rhythm: float = 0.0
+    # False: no rhythmic bouts while the contextual patient sleeps (only awake activities)
+    contextual_rhythm_in_sleep: bool = True
+    # share of each class's seizures that take the other class's envelope (amplitude course,
+    # pauses, onset and end, rate course), so that only the movement's organisation (synchrony
+    # across the limbs, regularity of the rhythm) tells the class; 0 = the generator before it
+    envelope_swap: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists)."""
@@ -122,6 +128,12 @@ def _as_prob(name: str, value: Any) -> float:
     return float(value)
 
 
+def _as_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"synth parameter {name!r} must be true or false, got {value!r}")
+    return value
+
+
 def _as_range(name: str, value: Any, minimum: float) -> tuple[float, float]:
     if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
         raise ValueError(f"synth parameter {name!r} must be a [min, max] pair, got {value!r}")
@@ -195,6 +207,9 @@ def validate(cfg: SynthConfig) -> SynthConfig:
         "noise_std": _as_range("noise_std", cfg.noise_std, 0.0),
         "crf": _as_int("crf", cfg.crf),
         "contextual_rhythm": _as_prob("contextual_rhythm", cfg.contextual_rhythm),
+        "contextual_rhythm_in_sleep": _as_bool(
+            "contextual_rhythm_in_sleep", cfg.contextual_rhythm_in_sleep),
+        "envelope_swap": _as_prob("envelope_swap", cfg.envelope_swap),
     }
     if vals["crf"] > 51:
         raise ValueError(f"synth parameter 'crf' must be in 0..51, got {vals['crf']}")
@@ -243,8 +258,11 @@ def _plain(value: Any) -> Any:
 def params_hash(cfg: SynthConfig, seed: int) -> str:
     """Hash of the resolved parameters, the seed and the generator version."""
     params = cfg.to_dict()
-    if not params["contextual_rhythm"]:  # datasets made before the parameter keep their hash
-        del params["contextual_rhythm"]
+    # datasets made before a parameter existed keep their hash while it has its old value
+    for key, old in (("contextual_rhythm", 0.0), ("contextual_rhythm_in_sleep", True),
+                     ("envelope_swap", 0.0)):
+        if params[key] == old:
+            del params[key]
     payload = {"params": params, "seed": int(seed), "version": GENERATOR_VERSION}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
