@@ -38,7 +38,7 @@ DEMO_THREADS ?= 2
 # extra overrides for every step of the demo, e.g. DEMO_OVERRIDES=synth.seed=1
 DEMO_OVERRIDES ?=
 DEMO_ARGS = synth=$(DEMO_PRESET) paths.root_dir=$(DEMO_ROOT) $(DEMO_REPRO) $(DEMO_OVERRIDES)
-DEMO_MODELS ?= tiny,tiny_scratch,tiny_probe,motion_spectrum,meanpool_linear
+DEMO_MODELS ?= tiny,tiny_scratch_same,tiny_scratch,tiny_probe,motion_spectrum,meanpool_linear
 demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO sweep (the framework's recipe: loso=recipe), report, diagnostics
 	$(PY) -m seizure_lightning +experiment=synthesize $(DEMO_ARGS)
 	$(PY) -m seizure_lightning +experiment=pretrain $(DEMO_ARGS) threads=$(DEMO_THREADS) \

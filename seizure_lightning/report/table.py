@@ -22,7 +22,10 @@ from seizure_lightning.report.format import figure_with_ci, fmt, with_ci
 
 LABELS = {
     "tiny": "`tiny`, pre-trained, fine-tuned",
-    "tiny_scratch": "`tiny_scratch` (no pre-training)",
+    "tiny_scratch_same": "`tiny_scratch_same` (random weights, `tiny`'s recipe)",
+    "tiny_scratch": "`tiny_scratch` (random weights, plain fine-tuning)",
+    "paper_small": "`paper_small` (the paper's recipe, small), pre-trained",
+    "paper_small_scratch": "`paper_small_scratch` (the paper's recipe, small), random weights",
     "tiny_probe": "`tiny_probe` (frozen pre-trained encoder, linear head)",
     "tiny_probe_scratch": "`tiny_probe_scratch` (frozen random encoder, linear head)",
     "lstm": "`lstm`",
