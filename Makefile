@@ -15,7 +15,7 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install demo loso-bench test test-all lint format bench clean
+.PHONY: help venv install demo loso-bench results test test-all lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -52,30 +52,22 @@ demo: venv ## the main job on the synthetic default: generate, pre-train, LOSO s
 	$(PY) -m seizure_lightning.report.table $(DEMO_ROOT)
 	@echo "Summary: $(DEMO_ROOT)/logs/loso/demo/summary.md"
 
-# The learning benchmark (synth=bench: 24 patients, 12 ES / 12 PNES). Seeds 0-14 are development
-# seeds (settings were chosen on them or they reported an earlier recipe; 13 and 14 reported the
-# recipe of a184228); 15 and 16 are the report seeds of the recipe as it is (the centred head on
-# `motion_spectrum` too): each is run once, after every choice (docs/evaluation.md).
-BENCH_SEED ?= 15
-# extra overrides for every step, e.g. BENCH_OVERRIDES=synth.contextual_recordings=16
-BENCH_OVERRIDES ?=
+# The learning benchmark under its frozen protocol (experiments/protocol.yaml, docs/evaluation.md):
+# one setting on one seed (generate, pre-train, the LOSO sweep of the setting's models,
+# diagnostics). A seed the protocol names is a report seed: it runs once, from the recipe commit,
+# and its results go to docs/results/; any other seed is a development run (BENCH_OVERRIDES only
+# there). `python -m seizure_lightning.benchmark run ... --dry-run` prints the steps.
+BENCH_SETTING ?= standard
+BENCH_SEED ?= 0
 BENCH_ROOT ?= $(CURDIR)
-# lstm is not in the default sweep: on held-out data it ranked new patients backwards (AUROC CI
-# below 0.5, docs/evaluation.md); it stays available as model=lstm
-BENCH_MODELS ?= tiny,tiny_scratch_same,tiny_scratch,tiny_probe,tiny_probe_scratch,motion_spectrum,meanpool_linear
-BENCH_ARGS = synth=bench synth.seed=$(BENCH_SEED) paths.root_dir=$(BENCH_ROOT) $(BENCH_OVERRIDES)
-BENCH_NAME = bench-seed$(BENCH_SEED)
-loso-bench: venv ## the learning benchmark on seed BENCH_SEED: pre-train, LOSO sweep of the main models, paired comparisons, diagnostics
-	$(PY) -m seizure_lightning +experiment=synthesize $(BENCH_ARGS)
-	$(PY) -m seizure_lightning +experiment=pretrain $(BENCH_ARGS) \
-	    hydra.run.dir=$(BENCH_ROOT)/logs/$(BENCH_NAME)/pretrain
-	$(PY) -m seizure_lightning -m +experiment=loso $(BENCH_ARGS) loso=recipe \
-	    loso.name=$(BENCH_NAME) pretrained=$(BENCH_ROOT)/logs/$(BENCH_NAME)/pretrain/encoder.pt \
-	    model=$(BENCH_MODELS) hydra/launcher=joblib hydra.launcher.n_jobs=$(DEMO_JOBS) threads=1 \
-	    trainer.max_epochs=$(DEMO_EPOCHS)
-	$(PY) -m seizure_lightning.loso.diagnose $(BENCH_ROOT)/logs/loso/$(BENCH_NAME) \
-	    --out $(BENCH_ROOT)/logs/loso/$(BENCH_NAME)/diagnostics.md
-	@echo "Summary: $(BENCH_ROOT)/logs/loso/$(BENCH_NAME)/summary.md"
+# extra overrides for every step of a development run, e.g. BENCH_OVERRIDES=synth.subjects_es=8
+BENCH_OVERRIDES ?=
+loso-bench: venv ## the learning benchmark: setting BENCH_SETTING (standard) on seed BENCH_SEED (0, a development seed)
+	$(PY) -m seizure_lightning.benchmark run --setting $(BENCH_SETTING) --seed $(BENCH_SEED) \
+	    --root $(BENCH_ROOT) --jobs $(DEMO_JOBS) $(BENCH_OVERRIDES)
+
+results: venv ## docs/results.md from the protocol's stored report results
+	$(PY) -m seizure_lightning.benchmark results
 
 test: venv ## the fast test tier (< 10 minutes on 2 cores)
 	$(PYTEST) -q -x --timeout=600

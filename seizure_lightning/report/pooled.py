@@ -32,6 +32,16 @@ DEFAULT_MODELS = ("tiny", "tiny_scratch", "tiny_probe", "tiny_probe_scratch", "l
 DEFAULT_COMPARE = ("tiny-tiny_scratch", "tiny-motion_spectrum", "tiny_probe-tiny_probe_scratch")
 
 
+def prefix_ids(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """A copy of a predictions table with ``subject_id``, ``video_id`` (and ``fold``) prefixed
+    ``<prefix>/``: patient P01 of one draw of the benchmark is not P01 of another."""
+    frame = frame.copy()
+    for column in ("subject_id", "video_id", "fold"):
+        if column in frame.columns:
+            frame[column] = prefix + "/" + frame[column].astype(str)
+    return frame
+
+
 def pooled_predictions(sweeps: Sequence[Path], model: str) -> pd.DataFrame:
     """``model``'s held-out predictions of every sweep, ids prefixed ``<sweep name>/``."""
     frames = []
@@ -39,12 +49,7 @@ def pooled_predictions(sweeps: Sequence[Path], model: str) -> pd.DataFrame:
         path = Path(sweep) / model / "predictions.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no predictions of model {model!r} in sweep {sweep}")
-        frame = read_predictions(path).copy()
-        for column in ("subject_id", "video_id"):
-            frame[column] = Path(sweep).name + "/" + frame[column].astype(str)
-        if "fold" in frame.columns:
-            frame["fold"] = Path(sweep).name + "/" + frame["fold"].astype(str)
-        frames.append(frame)
+        frames.append(prefix_ids(read_predictions(path), Path(sweep).name))
     names = [Path(s).name for s in sweeps]
     if len(set(names)) != len(names):
         raise ValueError(f"two sweeps share a folder name: {names}")
