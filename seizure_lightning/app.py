@@ -48,14 +48,16 @@ DATA_ERROR_EXIT = 65
 def _data_errors() -> tuple[type[Exception], ...]:
     """Errors that name a problem in the user's data (a manifest row, a predictions table, a
     cache made with other settings, a subject on both sides of a fold, random descriptors of a
-    manifest)."""
+    manifest, a LOSO sweep that gives no model for all patients)."""
     from seizure_lightning.data.base import RandomWeightsError
     from seizure_lightning.data.feature_cache import CacheMismatchError
     from seizure_lightning.data.manifest import ManifestError
     from seizure_lightning.evaluation.aggregate import PredictionsError
+    from seizure_lightning.loso.all_patients import SweepError
     from seizure_lightning.loso.splits import LeakageError
 
-    return ManifestError, PredictionsError, CacheMismatchError, LeakageError, RandomWeightsError
+    return (ManifestError, PredictionsError, CacheMismatchError, LeakageError, RandomWeightsError,
+            SweepError)
 
 
 @contextlib.contextmanager

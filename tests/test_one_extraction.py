@@ -64,12 +64,14 @@ def descriptor_cache(tmp_path: Path, root: Path, args: list[str]) -> tuple[str, 
 def keys_by_step(tmp_path: Path, root: Path, commands: list[str], values: dict[str, str],
                  ) -> dict[str, set[str]]:
     """``{"preprocess seizures": {key}, "paper/pretrain": {key}, ...}`` over the commands that
-    build descriptors (detect and predict do not read a cache)."""
+    build descriptors (detect and predict do not read a cache; train_all reads the one of its
+    sweep's folds, with their saved config)."""
     steps: dict[str, set[str]] = {}
     for i, command in enumerate(commands):
         args = overrides(command, values)
         if not any(a.startswith("+experiment=") for a in args) or any(
-                a in ("+experiment=detect", "+experiment=predict") for a in args):
+                a in ("+experiment=detect", "+experiment=predict", "+experiment=train_all")
+                for a in args):
             continue
         experiment, key = descriptor_cache(tmp_path / f"c{i}", root, args)
         name = f"preprocess {key.split('/')[0]}" if experiment.endswith("preprocess") else experiment

@@ -82,7 +82,8 @@ def overlay_config(tmp: Path) -> Path:
     detect = (conf / "experiment" / "detect.yaml").read_text()
     (conf / "experiment" / "detect.yaml").write_text(
         detect.replace("weights: DEFAULT", "weights: null"))
-    for exp in ("paper/pretrain.yaml", "pretrain.yaml", "loso.yaml"):  # epochs: a smoke run
+    # epochs: a smoke run (the LOSO folds train finetune.yaml's max_epochs)
+    for exp in ("paper/pretrain.yaml", "pretrain.yaml", "finetune.yaml"):
         path = conf / "experiment" / exp
         text = re.sub(r"max_epochs: \d+", "max_epochs: 2", path.read_text())
         path.write_text(text.replace("num_workers: 8", "num_workers: 0"))
@@ -97,7 +98,7 @@ def test_readme_walkthrough_runs_verbatim(tmp_path: Path, shared_root: Path) -> 
     tiny_dataset = ensure_dataset(shared_root / "data", preset="tiny", seed=0,
                                   contextual_subjects=2)
     commands = walkthrough_commands((REPO_ROOT / "README.md").read_text())
-    assert len(commands) == 8, commands
+    assert len(commands) == 9, commands
     env_conf = overlay_config(tmp_path)
     env = {"SEIZURE_LIGHTNING_CONFIG_DIR": str(env_conf), "WANDB_MODE": "offline",
            "WANDB_SILENT": "true", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
@@ -133,9 +134,11 @@ def test_readme_walkthrough_runs_verbatim(tmp_path: Path, shared_root: Path) -> 
 
 
 def test_walkthrough_block_parses() -> None:
-    """The fast half: the Walkthrough is still eight commands of this CLI (the slow test runs
-    them)."""
+    """The fast half: the Walkthrough is still nine commands of this CLI (the slow test runs
+    them); the new video is predicted by the model trained on every patient."""
     commands = walkthrough_commands((REPO_ROOT / "README.md").read_text())
-    assert len(commands) == 8
+    assert len(commands) == 9
     assert all(c.startswith("python -m seizure_lightning") for c in commands)
-    assert any("+experiment=predict" in c for c in commands)
+    train_all, predict = commands[-2:]
+    assert "+experiment=train_all" in train_all and "+experiment=predict" in predict
+    assert "predict.subject" not in predict and "predict.ckpt" not in predict

@@ -179,12 +179,33 @@ def read_checkpoint_entry(path: str | Path, key: str) -> Any:
     return payload.get(key)
 
 
-def update_checkpoint(path: str | Path, key: str, values: dict[str, Any]) -> None:
-    """Merge ``values`` into the dict entry ``key`` of a written checkpoint (atomic rewrite)."""
+def update_checkpoint(path: str | Path, key: str, values: dict[str, Any],
+                      out: str | Path | None = None) -> Path:
+    """Merge ``values`` into the dict entry ``key`` of a written checkpoint and write it atomically
+    to ``out`` (default: ``path`` itself); a reader of ``out`` never sees it without them."""
     import io
 
     payload = torch.load(path, map_location="cpu", weights_only=True)
     payload[key] = {**(payload.get(key) or {}), **values}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getbuffer())
+    return atomic_write_bytes(path if out is None else out, buffer.getbuffer())
+
+
+class StopAfterEpochs(pl.Callback):
+    """Stops training after ``epochs`` epochs while ``trainer.max_epochs`` (the learning-rate
+    schedule's length, ``trainer.estimated_stepping_batches``) stays as configured: the weights of
+    epoch ``epochs`` of a ``max_epochs`` run, as a LOSO fold that tested that epoch had them."""
+
+    def __init__(self, epochs: int) -> None:
+        if int(epochs) < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        self.epochs = int(epochs)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # resumed from a checkpoint written after the last epoch: no epoch more
+        trainer.should_stop = trainer.current_epoch >= self.epochs
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True

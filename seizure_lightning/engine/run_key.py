@@ -26,20 +26,25 @@ def config_hash(cfg: DictConfig, files: dict[str, str | None] | None = None,
                 drop: Iterable[str] = ()) -> str:
     """16 hex digits over the config (``VOLATILE`` and ``drop``, dotted, removed), the SHA-256
     of each named input file and the code version."""
-    container = OmegaConf.to_container(cfg, resolve=False)
-    for key in (*VOLATILE, *drop):
-        node: Any = container
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.get(part, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(parts[-1], None)
+    container = without(OmegaConf.to_container(cfg, resolve=False), (*VOLATILE, *drop))
     container["_inputs"] = {
         **{name: file_digest(path) for name, path in (files or {}).items()},
         "code": code_version(),
     }
     text = json.dumps(container, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def without(container: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """``container`` (a plain config dict, changed in place) less the dotted ``keys``."""
+    for key in keys:
+        node: Any = container
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)
+    return container
 
 
 def file_digest(path: str | None) -> str | None:

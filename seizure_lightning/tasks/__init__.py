@@ -25,6 +25,7 @@ TASKS: dict[str, str] = {
     "pretrain": "seizure_lightning.tasks.pretrain:pretrain",
     "finetune": "seizure_lightning.tasks.finetune:finetune",
     "loso": "seizure_lightning.loso.fold:loso_fold",
+    "train_all": "seizure_lightning.tasks.train_all:train_all",
     "predict": "seizure_lightning.tasks.predict:predict",
 }
 

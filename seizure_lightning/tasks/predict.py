@@ -1,11 +1,14 @@
-"""Task ``predict``: classify new videos with a fine-tuned checkpoint.
+"""Task ``predict``: classify new videos with a fine-tuned checkpoint: ``predict.ckpt``, or of a
+LOSO sweep's model (``predict.sweep``, ``predict.model``) the one trained on all patients
+(``+experiment=train_all``), or one fold's (``predict.subject``).
 
 The videos (``predict.video`` [+ ``predict.boxes``], or every row of ``predict.manifest``) go
 through the same path as a LOSO fold's test subject: a seizure DataModule with the frames,
 backbone, window and stride stored in the checkpoint (descriptors cached like any manifest's),
 ``engine.inference.predict_videos`` and the checkpoint's own decision rule (the fold's argmax or
 inner-validation threshold, its ``evaluation.fold_record.Decision``; ``predict.threshold``
-overrides it). Writes ``prediction.json`` and a p_PNES timeline PNG per video.
+overrides it). Writes ``prediction.json`` (with the checkpoint it used) and a p_PNES timeline
+PNG per video.
 """
 
 from __future__ import annotations
@@ -20,8 +23,19 @@ from omegaconf import DictConfig
 
 from seizure_lightning.engine.inference import CKPT_KEY, predict_videos
 from seizure_lightning.engine.trainer import build_datamodule, build_trainer
-from seizure_lightning.evaluation.fold_record import Decision
+from seizure_lightning.evaluation.fold_record import (
+    Decision,
+    FoldRecord,
+    FoldRecordError,
+    record_path,
+)
 from seizure_lightning.lightning_modules.classifier import ClassifierModule
+from seizure_lightning.loso.all_patients import (
+    MODEL_FILE,
+    SweepError,
+    all_patients_dir,
+    train_all_command,
+)
 from seizure_lightning.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from seizure_lightning.utils.logging import get_logger
 
@@ -42,16 +56,38 @@ def load_classifier(ckpt: str | Path) -> tuple[ClassifierModule, dict[str, Any]]
 
 
 def checkpoint_path(cfg: DictConfig) -> Path:
-    """``predict.ckpt``, or the tested checkpoint of a LOSO fold named by ``predict.sweep``,
-    ``predict.model`` and ``predict.subject``."""
+    """``predict.ckpt``; else, of the LOSO sweep ``predict.sweep`` and its model
+    ``predict.model``, the model trained on all patients (``+experiment=train_all``), or with
+    ``predict.subject`` that fold's tested checkpoint."""
     p = cfg.predict
     if p.get("ckpt"):
         return Path(p.ckpt).expanduser()
-    if p.get("sweep") and p.get("model") and p.get("subject"):
-        return Path(p.sweep).expanduser() / str(p.model) / f"fold={p.subject}" / "checkpoints" \
-            / "last.ckpt"
-    raise ValueError("set predict.ckpt=PATH, or predict.sweep=logs/loso/<dataset> "
-                     "predict.model=<model> predict.subject=<subject> (a LOSO fold's checkpoint)")
+    if not (p.get("sweep") and p.get("model")):
+        raise ValueError("set predict.sweep=logs/loso/<dataset> predict.model=<model> (the model "
+                         "trained on all patients; + predict.subject=<subject>: one fold's), or "
+                         "predict.ckpt=PATH")
+    if p.get("subject"):
+        return fold_checkpoint(Path(p.sweep).expanduser() / str(p.model) / f"fold={p.subject}")
+    found = all_patients_dir(p.sweep, p.model) / MODEL_FILE
+    if not found.is_file():
+        raise SweepError(f"{found} does not exist: train the model on all patients first, "
+                         f"`{train_all_command(p.sweep, p.model)}`, or pick one fold's model "
+                         "with predict.subject=<subject>")
+    return found
+
+
+def fold_checkpoint(fold_dir: Path) -> Path:
+    """The weights a LOSO fold tested, stamped with its decision rule: with
+    ``loso.checkpoint=best`` the chosen epoch's checkpoint beside ``last.ckpt`` (named in the
+    fold's record), else ``checkpoints/last.ckpt`` (a nested selection's chosen candidate is
+    copied there)."""
+    last = fold_dir / "checkpoints" / "last.ckpt"
+    try:
+        tested = FoldRecord.read(record_path(fold_dir)).tested_checkpoint
+    except FoldRecordError:
+        return last
+    here = fold_dir / "checkpoints" / Path(tested).name if tested else last
+    return here if here.is_file() else last
 
 
 def prediction_manifest(cfg: DictConfig, out: Path) -> Path:
@@ -116,7 +152,9 @@ def timeline_png(result: dict[str, Any]) -> bytes:
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify ``predict.video`` or every video of ``predict.manifest``."""
     out = Path(cfg.predict.out)
-    module, settings = load_classifier(checkpoint_path(cfg))
+    ckpt = checkpoint_path(cfg)
+    module, settings = load_classifier(ckpt)
+    log.info("checkpoint %s (%s)", ckpt, settings.get("trained_on", "one LOSO fold or a run"))
     decision = decision_of(cfg, settings)
     stride = int(cfg.predict.get("stride") or settings.get("stride", settings["window"] // 2))
     # the checkpoint's backbone; random weights on purpose: the checkpoint's opt-in or this run's
@@ -143,6 +181,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         result = {
             "video_id": row.video_id, "p_ES": float(row.p_ES), "p_PNES": float(row.p_PNES),
             "label": row.pred, "decision": decision.rule, "threshold": decision.threshold,
+            "checkpoint": str(ckpt.resolve()),
             "true_label": row.label or None, "frames": int(row.frames), "fps": float(row.fps),
             "windows": [{"start_s": float(w.start_s), "end_s": float(w.end_s),
                          "p_ES": float(w.p_ES), "p_PNES": float(w.p_PNES)}
