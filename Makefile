@@ -34,6 +34,11 @@ install: venv ## same as venv
 # LOSO folds: 1). DEMO_REPRO= takes each library's fastest path for this CPU instead (bf16
 # descriptors where the CPU has bf16): faster, and its figures depend on the CPU
 DEMO_REPRO ?= backbone.precision=fp32 cpu_isa=avx2
+# NumPy's kernels capped at AVX2 too (read when it is imported; the generator's videos depend on
+# them): utils/cpu_isa.py NUMPY_ENV
+NPY_AVX2 = AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL \
+    AVX512_SPR X86_V4
+demo: export NPY_DISABLE_CPU_FEATURES = $(if $(findstring cpu_isa=avx2,$(DEMO_REPRO) $(DEMO_OVERRIDES)),$(NPY_AVX2))
 DEMO_THREADS ?= 2
 # extra overrides for every step of the demo, e.g. DEMO_OVERRIDES=synth.seed=1
 DEMO_OVERRIDES ?=

@@ -26,6 +26,7 @@ from seizure_lightning.benchmark.protocol import (
     head_commit,
     protocol_hash,
 )
+from seizure_lightning.utils.cpu_isa import NUMPY_ENV
 from seizure_lightning.utils.io import atomic_copy, atomic_dir, atomic_write_json
 
 #: where report results are kept in the repository (one folder per protocol/setting/seed)
@@ -145,10 +146,19 @@ def store_results(plan: Plan, repo: Path, record: dict) -> Path:
 Executor = Callable[[list[str]], int]
 
 
+def step_env(command: Sequence[str]) -> dict[str, str]:
+    """The environment of a step: wandb offline unless set, and with ``cpu_isa=<isa>`` NumPy's
+    kernels capped at ``isa`` (read at its import, so set before the process starts)."""
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+    for arg in command:
+        if arg.startswith("cpu_isa=") and arg.split("=", 1)[1] in NUMPY_ENV:
+            env.update(NUMPY_ENV[arg.split("=", 1)[1]])
+    return env
+
+
 def _execute(command: list[str]) -> int:
     print(f"\n$ {_shell(command)}", flush=True)
-    return subprocess.run(command, env={**os.environ, "WANDB_MODE":
-                                        os.environ.get("WANDB_MODE", "offline")}).returncode
+    return subprocess.run(command, env=step_env(command)).returncode
 
 
 def run(plan: Plan, repo: Path, *, execute: Executor = _execute) -> Path:

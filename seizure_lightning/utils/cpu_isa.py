@@ -6,6 +6,11 @@ they run on: ATen's vectorised kernels (``ATEN_CPU_CAPABILITY``), MKL's GEMM (co
 numerical reproducibility, ``MKL_CBWR``) and oneDNN's convolutions and element-wise kernels
 (``ONEDNN_MAX_CPU_ISA``). Each reads its variable once, at its first use: :func:`pin_cpu_isa`
 must run before the process computes anything with torch.
+
+NumPy picks its SIMD kernels too (sin, exp, reductions: AVX-512 where the CPU has it), when it is
+imported, from ``NPY_DISABLE_CPU_FEATURES``; the synthetic generator's videos change with them.
+That variable must be in the environment before the process starts (``make demo`` exports it,
+:data:`NUMPY_ENV`); :func:`pin_cpu_isa` refuses a process whose NumPy runs above ``isa``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,26 @@ ISA_ENV: dict[str, dict[str, str]] = {
         "ONEDNN_MAX_CPU_ISA": "AVX2",
     },
 }
+
+
+# NumPy's dispatch targets above AVX2 (numpy 1.x and 2.x names; unknown names are ignored):
+# disabled, NumPy runs its AVX2 (X86_V3) kernels on a CPU with AVX-512
+NUMPY_ENV: dict[str, dict[str, str]] = {
+    "avx2": {
+        "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
+                                    "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR X86_V4",
+    },
+}
+
+
+def numpy_features_above(isa: str) -> list[str]:
+    """The NumPy dispatch targets above ``isa`` that this process's NumPy runs."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__ as features
+    above = NUMPY_ENV[isa]["NPY_DISABLE_CPU_FEATURES"].split()
+    return [name for name in above if features.get(name)]
 
 
 def pin_cpu_isa(isa: str | None) -> None:
@@ -47,5 +72,11 @@ def pin_cpu_isa(isa: str | None) -> None:
             f"cpu_isa={isa}: torch's CPU kernels are already on {chosen} (this process computed "
             "with torch before the setting); set it before any torch work, or export "
             + " ".join(f"{k}={v}" for k, v in ISA_ENV[isa].items()))
+    numpy_above = numpy_features_above(isa)
+    if numpy_above:
+        (name, value), = NUMPY_ENV[isa].items()
+        raise RuntimeError(
+            f"cpu_isa={isa}: NumPy chose its {', '.join(numpy_above)} kernels when it was "
+            f"imported; export {name}='{value}' before the command (make demo does)")
     if changed:
         log.info("cpu_isa=%s: %s", isa, " ".join(f"{k}={v}" for k, v in changed.items()))
